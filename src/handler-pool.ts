@@ -1,0 +1,101 @@
+/**
+ * Runs handler tasks on a piscina pool of worker threads.
+ *
+ * Aborting is two-staged: first the task's `ctx.signal` fires (cooperative);
+ * a handler still running after `graceMs` has its thread terminated by piscina.
+ */
+import { BroadcastChannel } from 'node:worker_threads';
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import { ConfigError, HandlerError, WorkerDiedError } from './errors.js';
+import type { HandlerMessage } from './message.js';
+import type { AbortRequest, WorkerData, WorkerResult, WorkerTask } from './worker-protocol.js';
+
+/**
+ * The compiled worker. Under vitest this module runs from src/*.ts, but worker
+ * threads need JavaScript, so the built copy in dist/ is used.
+ */
+function workerFile(): string {
+  const here = fileURLToPath(import.meta.url);
+  const rel = here.endsWith('.ts') ? '../dist/workers/handler-worker.js' : '../workers/handler-worker.js';
+  return fileURLToPath(new URL(rel, import.meta.url));
+}
+
+export interface HandlerPoolOptions {
+  handlerPath: string;
+  threads: number;
+  logLevel: string;
+  /** How long an aborted handler may run on before its thread is terminated. */
+  graceMs: number;
+}
+
+export class HandlerPool {
+  private readonly piscina: Piscina<WorkerTask, WorkerResult>;
+  private readonly aborts: BroadcastChannel;
+  private nextTaskId = 1;
+
+  constructor(private readonly opts: HandlerPoolOptions) {
+    const file = workerFile();
+    if (!existsSync(file)) throw new Error(`worker file ${file} is missing: run "npm run build"`);
+    const abortChannel = `dedup-pool:abort:${randomUUID()}`;
+    const workerData: WorkerData = { handlerPath: opts.handlerPath, abortChannel, logLevel: opts.logLevel };
+    this.aborts = new BroadcastChannel(abortChannel);
+    this.aborts.unref();
+    this.piscina = new Piscina({
+      filename: file,
+      minThreads: opts.threads,
+      maxThreads: opts.threads,
+      idleTimeout: Number.MAX_SAFE_INTEGER,
+      // Let the worker's event loop run between tasks (log flushes, abort messages).
+      atomics: 'async',
+      workerData,
+    });
+  }
+
+  get threads(): number {
+    return this.opts.threads;
+  }
+
+  /** Load the handler in a worker once, so a broken handler stops start-up instead of failing every message. */
+  async probe(): Promise<void> {
+    const res = await this.piscina.run({ kind: 'probe' });
+    if (!res.ok) throw new ConfigError('handler', `--handler ${this.opts.handlerPath} cannot be loaded: ${res.error.message}`);
+  }
+
+  /**
+   * Run the handler for one message. Resolves with its JSON result; rejects with
+   * HandlerError (it threw), WorkerDiedError (the thread died or was terminated),
+   * or `signal.reason` when aborted.
+   */
+  async run(message: HandlerMessage, fencingToken: number, signal: AbortSignal): Promise<string | undefined> {
+    const taskId = this.nextTaskId++;
+    const hard = new AbortController();
+    let graceTimer: NodeJS.Timeout | undefined;
+    const onAbort = (): void => {
+      const req: AbortRequest = { taskId, reason: String((signal.reason as Error)?.message ?? signal.reason) };
+      this.aborts.postMessage(req);
+      graceTimer = setTimeout(() => hard.abort(signal.reason), this.opts.graceMs);
+    };
+    if (signal.aborted) throw signal.reason;
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      const res = await this.piscina.run({ kind: 'run', taskId, message, fencingToken }, { signal: hard.signal });
+      if (!res.ok) throw new HandlerError(res.error.message, res.error.stack);
+      return res.resultJson;
+    } catch (err) {
+      if (err instanceof HandlerError) throw err;
+      if (hard.signal.aborted) throw new WorkerDiedError(`handler ignored its abort signal for ${this.opts.graceMs}ms; its thread was terminated`, { cause: err });
+      throw new WorkerDiedError(`worker thread died: ${(err as Error).message}`, { cause: err });
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      if (graceTimer) clearTimeout(graceTimer);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.aborts.close();
+    await this.piscina.close({ force: true });
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * Keeps a lease alive while its handler runs: extends it every third of its
+ * length, and aborts `signal` the moment it is lost (extension refused, Redis
+ * unreachable, or the local validity time passed first, e.g. after a long pause).
+ */
+import type { DedupStore, Lease } from './dedup-store.js';
+import { LeaseLostError } from './errors.js';
+
+export interface LeaseKeeper {
+  readonly signal: AbortSignal;
+  /** Times the lease was extended. */
+  readonly extensions: number;
+  stop(): void;
+}
+
+export function keepLease(store: DedupStore, lease: Lease, lockTtlMs: number, onExtended?: () => void): LeaseKeeper {
+  const controller = new AbortController();
+  let extensions = 0;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+
+  const lose = (): void => {
+    if (!controller.signal.aborted) controller.abort(new LeaseLostError(lease.id));
+    stop();
+  };
+  const schedule = (): void => {
+    if (stopped) return;
+    const untilExpiry = lease.validUntil - Date.now();
+    if (untilExpiry <= 0) return lose();
+    timer = setTimeout(tick, Math.min(Math.max(1, lockTtlMs / 3), untilExpiry));
+  };
+  const tick = async (): Promise<void> => {
+    if (stopped) return;
+    if (Date.now() >= lease.validUntil) return lose();
+    try {
+      if (!(await store.extend(lease))) return lose();
+    } catch {
+      // A quorum is unreachable: the lease cannot be proven, so it is lost.
+      return lose();
+    }
+    extensions += 1;
+    onExtended?.();
+    schedule();
+  };
+  function stop(): void {
+    stopped = true;
+    if (timer) clearTimeout(timer);
+  }
+
+  schedule();
+  return {
+    signal: controller.signal,
+    get extensions() {
+      return extensions;
+    },
+    stop,
+  };
+}

@@ -1,0 +1,259 @@
+/**
+ * Every option of a replica: its flag, env variable, default and a line of doc.
+ *
+ * Two small pure functions turn user input into options: `withDefaults()` fills
+ * what is missing, `validate()` checks and converts each value (strings from the
+ * CLI or env, or typed values from the API) and names the flag on error.
+ * `resolveOptions()` is the two in a row.
+ */
+import { availableParallelism } from 'node:os';
+import { ConfigError } from './errors.js';
+import { parseDuration } from './duration.js';
+
+export type IdSource =
+  | { kind: 'property' }
+  | { kind: 'header'; name: string }
+  | { kind: 'body' }
+  | { kind: 'content' };
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface ReplicaOptions {
+  /** Queue to consume. Declared durable if missing; `<queue>.dlq` and `<queue>.retry` are declared beside it. */
+  queue: string;
+  /** Path to the handler module (default export `async (message, ctx) => result`). Fixed at start. */
+  handler: string;
+  /** Worker threads running the handler. Default: the machine's available parallelism. */
+  threads: number;
+  /** Unacknowledged deliveries a replica holds at once. Default 100. */
+  prefetch: number;
+  /** RabbitMQ URL. Default `amqp://guest:guest@127.0.0.1:5672`. */
+  amqpUrl: string;
+  /** Redis URLs: one, or several independent masters for a Redlock quorum. Default `redis://127.0.0.1:6379`. */
+  redisUrls: string[];
+  /** Prefix of every Redis key. Default `dedup`. */
+  prefix: string;
+  /** How long a completion record lives: the dedup window. Default 24h. */
+  dedupTtlMs: number;
+  /** Lease of the per-id lock; extended every third of it while the handler runs. Default 30s. */
+  lockTtlMs: number;
+  /** Handler runs per id (counted in Redis, so crash loops count) before dead-lettering. Default 5. */
+  maxAttempts: number;
+  /** JSON body field holding the id. Default `message_id`. */
+  idField: string;
+  /** Where the id comes from, tried in order. Default `property,header:x-message-id,body`. */
+  idFrom: IdSource[];
+  /** Largest body accepted; larger ones are dead-lettered. Default 1 MiB. */
+  maxBytes: number;
+  /** First retry delay after a handler failure; doubles per attempt. Default 1s. */
+  retryDelayMs: number;
+  /** Longest retry delay. Default 60s. */
+  retryMaxDelayMs: number;
+  /** Handler results up to this many bytes of JSON are kept in the completion record. Default 256. */
+  resultMaxBytes: number;
+  /** Queue type used when the queue has to be created. Default `classic`. */
+  queueType: 'classic' | 'quorum';
+  /** On SIGTERM, how long in-flight handlers may run before their messages are requeued. Default 30s. */
+  drainTimeoutMs: number;
+  /** pino level. Default `info`. */
+  logLevel: LogLevel;
+}
+
+type Kind<T> = {
+  /** The expected form, as shown in error messages. */
+  form: string;
+  /** Convert a string (CLI, env) or typed value; return undefined when it does not fit. */
+  coerce(value: unknown): T | undefined;
+};
+
+export interface OptionSpec<K extends keyof ReplicaOptions = keyof ReplicaOptions> {
+  key: K;
+  flag: string;
+  env: string;
+  doc: string;
+  kind: Kind<ReplicaOptions[K]>;
+  default?: ReplicaOptions[K];
+}
+
+// ---- value kinds -------------------------------------------------------------
+
+function int(min: number, max: number): Kind<number> {
+  return {
+    form: `an integer from ${min} to ${max}`,
+    coerce(v) {
+      const n = typeof v === 'string' && /^\s*-?\d+\s*$/.test(v) ? Number(v) : v;
+      return typeof n === 'number' && Number.isInteger(n) && n >= min && n <= max ? n : undefined;
+    },
+  };
+}
+
+function duration(minMs: number): Kind<number> {
+  return {
+    form: `a duration of at least ${minMs}ms, like 500ms, 30s, 5m, 24h or 7d (a bare number is milliseconds)`,
+    coerce(v) {
+      const ms = typeof v === 'string' ? parseDuration(v) : v;
+      return typeof ms === 'number' && Number.isFinite(ms) && ms >= minMs ? Math.round(ms) : undefined;
+    },
+  };
+}
+
+function bytes(min: number): Kind<number> {
+  const units: Record<string, number> = { '': 1, b: 1, kb: 1024, kib: 1024, mb: 1024 ** 2, mib: 1024 ** 2 };
+  return {
+    form: `a size of at least ${min} bytes, like 65536, 64kb or 1mb`,
+    coerce(v) {
+      let n: unknown = v;
+      if (typeof v === 'string') {
+        const m = /^\s*(\d+)\s*([a-z]*)\s*$/i.exec(v);
+        const unit = m ? units[m[2]!.toLowerCase()] : undefined;
+        n = m && unit ? Number(m[1]) * unit : undefined;
+      }
+      return typeof n === 'number' && Number.isInteger(n) && n >= min ? n : undefined;
+    },
+  };
+}
+
+function text(pattern: RegExp, form: string): Kind<string> {
+  return {
+    form,
+    coerce: (v) => (typeof v === 'string' && pattern.test(v) ? v : undefined),
+  };
+}
+
+function oneOf<T extends string>(...values: T[]): Kind<T> {
+  return {
+    form: `one of ${values.join(', ')}`,
+    coerce: (v) => (values.includes(v as T) ? (v as T) : undefined),
+  };
+}
+
+function urls(protocols: string[], form: string): Kind<string[]> {
+  const ok = (u: string): boolean => {
+    try {
+      return protocols.includes(new URL(u).protocol);
+    } catch {
+      return false;
+    }
+  };
+  return {
+    form,
+    coerce(v) {
+      const list = typeof v === 'string' ? v.split(',').map((s) => s.trim()) : v;
+      return Array.isArray(list) && list.length > 0 && list.every((u) => typeof u === 'string' && ok(u))
+        ? (list as string[])
+        : undefined;
+    },
+  };
+}
+
+function url(protocols: string[], form: string): Kind<string> {
+  const list = urls(protocols, form);
+  return { form, coerce: (v) => (typeof v === 'string' && !v.includes(',') ? list.coerce(v)?.[0] : undefined) };
+}
+
+const idSources: Kind<IdSource[]> = {
+  form: 'a comma-separated list of property, header:NAME, body, content',
+  coerce(v) {
+    const parts = typeof v === 'string' ? v.split(',').map((s) => s.trim()) : v;
+    if (!Array.isArray(parts) || parts.length === 0) return undefined;
+    const out: IdSource[] = [];
+    for (const p of parts) {
+      if (typeof p === 'object' && p !== null && 'kind' in p) {
+        const s = p as IdSource;
+        if (s.kind === 'header' ? typeof s.name === 'string' && s.name.length > 0 : ['property', 'body', 'content'].includes(s.kind)) {
+          out.push(s);
+          continue;
+        }
+        return undefined;
+      }
+      if (p === 'property' || p === 'body' || p === 'content') out.push({ kind: p });
+      else if (typeof p === 'string' && /^header:[\w.-]+$/.test(p)) out.push({ kind: 'header', name: p.slice(7) });
+      else return undefined;
+    }
+    return out;
+  },
+};
+
+// ---- the table -----------------------------------------------------------------
+
+function spec<K extends keyof ReplicaOptions>(s: OptionSpec<K>): OptionSpec<K> {
+  return s;
+}
+
+export const OPTION_SPECS = [
+  spec({ key: 'queue', flag: 'queue', env: 'DEDUP_QUEUE', doc: 'queue to consume', kind: text(/^[\w.:-]{1,200}$/, 'a queue name of letters, digits, . _ : - (at most 200)') }),
+  spec({ key: 'handler', flag: 'handler', env: 'DEDUP_HANDLER', doc: 'handler module path (.js/.mjs)', kind: text(/\.(m?js|cjs)$/, 'a path to a .js, .mjs or .cjs module') }),
+  spec({ key: 'threads', flag: 'threads', env: 'DEDUP_THREADS', doc: 'worker threads per replica', kind: int(1, 256), default: availableParallelism() }),
+  spec({ key: 'prefetch', flag: 'prefetch', env: 'DEDUP_PREFETCH', doc: 'unacked deliveries per replica', kind: int(1, 65535), default: 100 }),
+  spec({ key: 'amqpUrl', flag: 'amqp', env: 'DEDUP_AMQP_URL', doc: 'RabbitMQ URL', kind: url(['amqp:', 'amqps:'], 'an amqp:// or amqps:// URL'), default: 'amqp://guest:guest@127.0.0.1:5672' }),
+  spec({ key: 'redisUrls', flag: 'redis', env: 'DEDUP_REDIS_URL', doc: 'Redis URL, or comma-separated independent masters', kind: urls(['redis:', 'rediss:'], 'a redis:// or rediss:// URL, or several separated by commas'), default: ['redis://127.0.0.1:6379'] }),
+  spec({ key: 'prefix', flag: 'prefix', env: 'DEDUP_PREFIX', doc: 'Redis key prefix', kind: text(/^[\w.:-]{1,64}$/, 'letters, digits, . _ : - (at most 64)'), default: 'dedup' }),
+  spec({ key: 'dedupTtlMs', flag: 'dedup-ttl', env: 'DEDUP_TTL', doc: 'dedup window (completion record TTL)', kind: duration(1000), default: 24 * 3600_000 }),
+  spec({ key: 'lockTtlMs', flag: 'lock-ttl', env: 'DEDUP_LOCK_TTL', doc: 'lock lease, extended while the handler runs', kind: duration(100), default: 30_000 }),
+  spec({ key: 'maxAttempts', flag: 'max-attempts', env: 'DEDUP_MAX_ATTEMPTS', doc: 'handler runs per id before dead-lettering', kind: int(1, 1000), default: 5 }),
+  spec({ key: 'idField', flag: 'id-field', env: 'DEDUP_ID_FIELD', doc: 'JSON body field holding the id', kind: text(/^[\w.-]{1,100}$/, 'a field name of letters, digits, . _ -'), default: 'message_id' }),
+  spec({ key: 'idFrom', flag: 'id-from', env: 'DEDUP_ID_FROM', doc: 'id sources, tried in order', kind: idSources, default: [{ kind: 'property' }, { kind: 'header', name: 'x-message-id' }, { kind: 'body' }] }),
+  spec({ key: 'maxBytes', flag: 'max-bytes', env: 'DEDUP_MAX_BYTES', doc: 'largest body accepted', kind: bytes(1), default: 1024 * 1024 }),
+  spec({ key: 'retryDelayMs', flag: 'retry-delay', env: 'DEDUP_RETRY_DELAY', doc: 'first retry delay (doubles per attempt)', kind: duration(0), default: 1000 }),
+  spec({ key: 'retryMaxDelayMs', flag: 'retry-max-delay', env: 'DEDUP_RETRY_MAX_DELAY', doc: 'longest retry delay', kind: duration(0), default: 60_000 }),
+  spec({ key: 'resultMaxBytes', flag: 'result-max-bytes', env: 'DEDUP_RESULT_MAX_BYTES', doc: 'handler results up to this size are kept in the completion record', kind: bytes(0), default: 256 }),
+  spec({ key: 'queueType', flag: 'queue-type', env: 'DEDUP_QUEUE_TYPE', doc: 'type of the queue when it has to be created', kind: oneOf('classic', 'quorum'), default: 'classic' }),
+  spec({ key: 'drainTimeoutMs', flag: 'drain-timeout', env: 'DEDUP_DRAIN_TIMEOUT', doc: 'how long in-flight handlers may finish on shutdown', kind: duration(0), default: 30_000 }),
+  spec({ key: 'logLevel', flag: 'log-level', env: 'DEDUP_LOG_LEVEL', doc: 'log level', kind: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'), default: 'info' }),
+] as const satisfies readonly OptionSpec<any>[];
+
+export type OptionsInput = { [K in keyof ReplicaOptions]?: ReplicaOptions[K] | string };
+
+/** Fill every missing option with its default. Pure. */
+export function withDefaults(input: OptionsInput): OptionsInput {
+  const out: Record<string, unknown> = { ...input };
+  for (const s of OPTION_SPECS) {
+    if (out[s.key] === undefined && s.default !== undefined) out[s.key] = s.default;
+  }
+  return out as OptionsInput;
+}
+
+/** Check and convert every option; the first bad one throws a ConfigError naming its flag. Pure. */
+export function validate(input: OptionsInput): ReplicaOptions {
+  const out: Record<string, unknown> = {};
+  for (const s of OPTION_SPECS as readonly OptionSpec[]) {
+    const raw = input[s.key];
+    if (raw === undefined) {
+      throw new ConfigError(s.flag, `--${s.flag} is required (${s.kind.form}; env ${s.env})`);
+    }
+    const value = s.kind.coerce(raw);
+    if (value === undefined) {
+      throw new ConfigError(s.flag, `--${s.flag} (env ${s.env}) must be ${s.kind.form}; got ${JSON.stringify(raw)}`);
+    }
+    out[s.key] = value;
+  }
+  const opts = out as unknown as ReplicaOptions;
+  if (opts.retryMaxDelayMs < opts.retryDelayMs) {
+    throw new ConfigError('retry-max-delay', `--retry-max-delay must be at least --retry-delay (${opts.retryDelayMs}ms)`);
+  }
+  if (opts.dedupTtlMs < opts.lockTtlMs) {
+    throw new ConfigError('dedup-ttl', `--dedup-ttl must be at least --lock-ttl (${opts.lockTtlMs}ms)`);
+  }
+  return opts;
+}
+
+export function resolveOptions(input: OptionsInput): ReplicaOptions {
+  return validate(withDefaults(input));
+}
+
+/**
+ * Options from CLI flags (already split into name -> string) with env as fallback.
+ * Unknown flags are rejected here so a typo never silently falls back to a default.
+ */
+export function optionsFromFlags(flags: Record<string, string | undefined>, env: NodeJS.ProcessEnv = process.env): OptionsInput {
+  const known = new Map<string, OptionSpec>((OPTION_SPECS as readonly OptionSpec[]).map((s) => [s.flag, s]));
+  for (const name of Object.keys(flags)) {
+    if (!known.has(name)) throw new ConfigError(name, `unknown flag --${name}`);
+  }
+  const out: Record<string, unknown> = {};
+  for (const s of known.values()) {
+    const v = flags[s.flag] ?? env[s.env];
+    if (v !== undefined) out[s.key] = v;
+  }
+  return out as OptionsInput;
+}

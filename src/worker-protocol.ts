@@ -1,0 +1,30 @@
+/**
+ * The typed protocol between a replica's main thread and its worker threads.
+ * Tasks go in through piscina; cooperative aborts go out on a BroadcastChannel,
+ * because a running task cannot be messaged through piscina itself.
+ */
+import type { HandlerMessage } from './message.js';
+
+/** Given to each worker once, at start. */
+export interface WorkerData {
+  /** Absolute path of the handler module; fixed for the life of the pool. */
+  handlerPath: string;
+  /** Name of the BroadcastChannel on which AbortRequests arrive. */
+  abortChannel: string;
+  logLevel: string;
+}
+
+export type WorkerTask =
+  /** Load the handler and report whether it exports a function. */
+  | { kind: 'probe' }
+  | { kind: 'run'; taskId: number; message: HandlerMessage; fencingToken: number };
+
+export type WorkerResult =
+  | { ok: true; /** JSON of the handler's return value; absent for undefined. */ resultJson?: string }
+  | { ok: false; error: { name: string; message: string; stack?: string } };
+
+/** Posted on the abort channel: the task's `ctx.signal` must fire. */
+export interface AbortRequest {
+  taskId: number;
+  reason: string;
+}
