@@ -334,12 +334,11 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   private async drain(): Promise<void> {
     this.log.info({ inFlight: this.inFlight.size }, 'draining');
     if (this.ch && this.consumerTag) await this.ch.cancel(this.consumerTag).catch(() => {});
-    const settled = Promise.allSettled([...this.inFlight]);
-    const timedOut = await Promise.race([settled.then(() => false), sleep(this.opts.drainTimeoutMs).then(() => true)]);
-    if (timedOut) {
+    const finished = await settleWithin([...this.inFlight], this.opts.drainTimeoutMs);
+    if (!finished) {
       this.log.warn({ inFlight: this.inFlight.size }, 'drain timeout: aborting in-flight handlers');
       this.draining.abort(new DedupPoolError('DRAINING', 'replica is draining'));
-      await Promise.race([Promise.allSettled([...this.inFlight]), sleep(this.opts.lockTtlMs)]);
+      await settleWithin([...this.inFlight], this.opts.lockTtlMs);
     }
     await this.close();
     this.log.info({ stats: this.stats }, 'replica stopped');
@@ -383,6 +382,16 @@ function republishProps(msg: ConsumeMessage): Options.Publish {
     appId: p.appId,
     timestamp: p.timestamp,
   };
+}
+
+/** True when every promise settled within `ms`; the timer never outlives the wait. */
+async function settleWithin(promises: Promise<unknown>[], ms: number): Promise<boolean> {
+  const timeout = new AbortController();
+  const timer = sleep(ms, false, { signal: timeout.signal }).catch(() => false);
+  const done = Promise.allSettled(promises).then(() => true);
+  const finished = await Promise.race([done, timer]);
+  timeout.abort();
+  return finished;
 }
 
 function truncate(s: string, max = 1000): string {

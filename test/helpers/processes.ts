@@ -1,0 +1,50 @@
+/** Replica processes started through the real CLI, with their JSON log lines parsed. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { waitFor } from './services.js';
+
+const BIN = fileURLToPath(new URL('../../bin/dedup-pool.js', import.meta.url));
+
+export interface ReplicaProcess {
+  child: ChildProcess;
+  logs: Record<string, unknown>[];
+  stderr: string[];
+  exited: Promise<number | null>;
+  waitForLog(msg: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+}
+
+export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): ReplicaProcess {
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const logs: Record<string, unknown>[] = [];
+  const stderr: string[] = [];
+  let buf = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    buf += chunk.toString();
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      try {
+        logs.push(JSON.parse(line));
+      } catch {
+        logs.push({ raw: line });
+      }
+    }
+  });
+  child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return {
+    child,
+    logs,
+    stderr,
+    exited,
+    async waitForLog(msg, timeoutMs = 30_000) {
+      await waitFor(() => logs.some((l) => l.msg === msg), timeoutMs, `log "${msg}" (stderr: ${stderr.join('')})`);
+      return logs.find((l) => l.msg === msg)!;
+    },
+  };
+}
+
+export function startArgs(opts: { queue: string; prefix: string; handler: string; extra?: string[] }): string[] {
+  return ['start', '--queue', opts.queue, '--prefix', opts.prefix, '--handler', opts.handler, ...(opts.extra ?? [])];
+}
