@@ -1,0 +1,49 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { Replica } from '../src/index.js';
+import { LEDGER_HANDLER, body, executions, publishRaw, readLedger, testEnv, waitFor, type TestEnv } from './helpers/services.js';
+
+describe('leases and completion records', () => {
+  let env: TestEnv;
+  let replicas: Replica[] = [];
+  afterEach(async () => {
+    await Promise.all(replicas.map((r) => r.stop()));
+    replicas = [];
+    await env.cleanup();
+  });
+
+  const start = async (extra: Record<string, unknown> = {}): Promise<Replica> => {
+    const r = await new Replica({ queue: env.queue, prefix: env.prefix, handler: LEDGER_HANDLER, threads: 1, logLevel: 'silent', ...extra }).start();
+    replicas.push(r);
+    return r;
+  };
+
+  it('a handler longer than its lease keeps the lease extended; the second replica never runs it', async () => {
+    env = await testEnv('lease');
+    const a = await start({ lockTtlMs: 600 });
+    const b = await start({ lockTtlMs: 600 });
+    // Two copies, so both replicas get one; the handler takes over three lease lengths.
+    await publishRaw(env.ch, env.queue, [body('slow-1', { ledger: env.ledger, sleepMs: 2000 }), body('slow-1', { ledger: env.ledger, sleepMs: 2000 })]);
+
+    await waitFor(() => a.stats.deliveries + b.stats.deliveries === 2 && a.stats.inFlight + b.stats.inFlight === 0, 30_000, 'both copies settled');
+    expect(a.stats.deliveries).toBe(1);
+    expect(b.stats.deliveries).toBe(1);
+    expect(readLedger(env.ledger).filter((l) => l.ev === 'start')).toHaveLength(1);
+    expect(executions(env.ledger).get('slow-1')).toBe(1);
+    expect(a.stats.leaseExtensions + b.stats.leaseExtensions).toBeGreaterThanOrEqual(3);
+    expect(a.stats.leaseLost + b.stats.leaseLost).toBe(0);
+    expect(a.stats.duplicates['in-flight'] + b.stats.duplicates['in-flight']).toBe(1);
+  });
+
+  it('the completion record lives for the dedup window; lock and counter are gone', async () => {
+    env = await testEnv('ttl');
+    const r = await start({ dedupTtlMs: '90m' });
+    await publishRaw(env.ch, env.queue, [body('ttl-1', { ledger: env.ledger })]);
+    await waitFor(() => r.stats.completed === 1, 20_000, 'completion');
+
+    const pttl = await env.redis.pttl(`${env.prefix}:done:ttl-1`);
+    expect(pttl).toBeGreaterThan(90 * 60_000 - 10_000);
+    expect(pttl).toBeLessThanOrEqual(90 * 60_000);
+    expect(await env.redis.get(`${env.prefix}:done:ttl-1`)).toBe('{"r":{"attempt":1}}');
+    expect(await env.redis.exists(`${env.prefix}:lock:ttl-1`, `${env.prefix}:fence:ttl-1`)).toBe(0);
+  });
+});
