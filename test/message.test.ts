@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { parseDelivery } from '../src/message.js';
+import { idKeyPart, keysFor } from '../src/keys.js';
+import { resolveOptions } from '../src/options.js';
+
+const opts = resolveOptions({ queue: 'q', handler: './h.mjs', maxBytes: 1024 });
+const msg = (content: string | Buffer, properties: Record<string, unknown> = {}) => ({
+  content: Buffer.isBuffer(content) ? content : Buffer.from(content),
+  properties,
+});
+
+describe('parseDelivery', () => {
+  it('reads the article body {"message_id", "data"}', () => {
+    const p = parseDelivery(msg('{"message_id":"m-1","data":"Hello, World!"}'), opts);
+    expect(p).toEqual({ ok: true, id: 'm-1', body: { message_id: 'm-1', data: 'Hello, World!' }, headers: {} });
+  });
+  it('prefers the messageId property, then the x-message-id header, then the body', () => {
+    const b = '{"message_id":"body-id"}';
+    expect(parseDelivery(msg(b, { messageId: 'prop-id', headers: { 'x-message-id': 'h' } }), opts)).toMatchObject({ id: 'prop-id' });
+    expect(parseDelivery(msg(b, { headers: { 'x-message-id': 'header-id' } }), opts)).toMatchObject({ id: 'header-id' });
+    expect(parseDelivery(msg(b), opts)).toMatchObject({ id: 'body-id' });
+  });
+  it('accepts integer ids from Python producers', () => {
+    expect(parseDelivery(msg('{"message_id":42}'), opts)).toMatchObject({ ok: true, id: '42' });
+  });
+  it('hashes the content when configured', () => {
+    const o = resolveOptions({ queue: 'q', handler: './h.mjs', idFrom: 'content' });
+    const a = parseDelivery(msg('{"x":1}'), o);
+    const b = parseDelivery(msg('{"x":1}'), o);
+    expect(a).toMatchObject({ ok: true, id: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) });
+    expect(a).toEqual(b);
+  });
+  it('passes non-JSON content types through as bytes', () => {
+    const p = parseDelivery(msg('plain words', { contentType: 'text/plain', messageId: 't' }), opts);
+    expect(p.ok && Buffer.isBuffer(p.body) && p.body.toString()).toBe('plain words');
+  });
+  it.each([
+    ['a Python dict repr', msg("{'message_id': 'a'}"), 'NOT_JSON', /Python dict repr/],
+    ['invalid UTF-8', msg(Buffer.from([0xc3, 0x28])), 'NOT_JSON', /UTF-8/],
+    ['no id anywhere', msg('{"data":1}'), 'NO_ID', /tried property, header:x-message-id, body/],
+    ['an array body', msg('[1,2]'), 'NO_ID', /no message id/],
+    ['an id over 512 bytes', msg(JSON.stringify({ message_id: 'x'.repeat(513) })), 'BAD_ID', /over 512 bytes/],
+    ['an id with control characters', msg(JSON.stringify({ message_id: 'a\u0000' })), 'BAD_ID', /control characters/],
+    ['a header id that is not a string', msg('{}', { headers: { 'x-message-id': true } }), 'BAD_ID', /header x-message-id is a boolean/],
+    ['a body over max-bytes', msg('x'.repeat(2000)), 'TOO_LARGE', /2000 bytes, over the limit of 1024/],
+  ])('rejects %s', (_name, m, reason, detail) => {
+    const p = parseDelivery(m, opts);
+    expect(p.ok).toBe(false);
+    if (!p.ok) {
+      expect(p.reason).toBe(reason);
+      expect(p.detail).toMatch(detail);
+    }
+  });
+});
+
+describe('keys', () => {
+  it('keeps short printable ids readable and hashes the rest', () => {
+    expect(keysFor('p').done('order-1')).toBe('p:done:order-1');
+    expect(idKeyPart('x'.repeat(200))).toMatch(/^#[\w-]{43}$/);
+    expect(idKeyPart('with space')).toMatch(/^#/);
+    expect(idKeyPart('#looks-hashed')).not.toBe('#looks-hashed');
+  });
+});
