@@ -7,21 +7,12 @@
 import { BroadcastChannel } from 'node:worker_threads';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
+import { builtFile } from './paths.js';
 import { ConfigError, HandlerError, WorkerDiedError } from './errors.js';
 import type { HandlerMessage } from './message.js';
 import type { AbortRequest, WorkerData, WorkerResult, WorkerTask } from './worker-protocol.js';
 
-/**
- * The compiled worker. Under vitest this module runs from src/*.ts, but worker
- * threads need JavaScript, so the built copy in dist/ is used.
- */
-function workerFile(): string {
-  const here = fileURLToPath(import.meta.url);
-  const rel = here.endsWith('.ts') ? '../dist/workers/handler-worker.js' : '../workers/handler-worker.js';
-  return fileURLToPath(new URL(rel, import.meta.url));
-}
 
 export interface HandlerPoolOptions {
   handlerPath: string;
@@ -37,7 +28,7 @@ export class HandlerPool {
   private nextTaskId = 1;
 
   constructor(private readonly opts: HandlerPoolOptions) {
-    const file = workerFile();
+    const file = builtFile('workers/handler-worker.js');
     if (!existsSync(file)) throw new Error(`worker file ${file} is missing: run "npm run build"`);
     const abortChannel = `dedup-pool:abort:${randomUUID()}`;
     const workerData: WorkerData = { handlerPath: opts.handlerPath, abortChannel, logLevel: opts.logLevel };
@@ -94,8 +85,9 @@ export class HandlerPool {
     }
   }
 
-  async close(): Promise<void> {
+  /** `force: false` lets running and queued tasks finish first (used when the pool is replaced). */
+  async close({ force = true } = {}): Promise<void> {
+    await this.piscina.close({ force });
     this.aborts.close();
-    await this.piscina.close({ force: true });
   }
 }

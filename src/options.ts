@@ -18,7 +18,7 @@ export type IdSource =
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
-export interface ReplicaOptions {
+export interface PoolOptions {
   /** Queue to consume. Declared durable if missing; `<queue>.dlq` and `<queue>.retry` are declared beside it. */
   queue: string;
   /** Path to the handler module (default export `async (message, ctx) => result`). Fixed at start. */
@@ -57,6 +57,12 @@ export interface ReplicaOptions {
   drainTimeoutMs: number;
   /** pino level. Default `info`. */
   logLevel: LogLevel;
+  /** Supervisor: replica processes on this host. Default 1. */
+  replicas: number;
+  /** Supervisor: admin HTTP endpoint (/metrics /healthz /readyz /status /scale), `host:port`. Default `127.0.0.1:9464`. */
+  admin: string;
+  /** Supervisor: bearer token required by mutating admin calls (scale). Default: none. */
+  adminToken?: string;
 }
 
 type Kind<T> = {
@@ -66,13 +72,15 @@ type Kind<T> = {
   coerce(value: unknown): T | undefined;
 };
 
-export interface OptionSpec<K extends keyof ReplicaOptions = keyof ReplicaOptions> {
+export interface OptionSpec<K extends keyof PoolOptions = keyof PoolOptions> {
   key: K;
   flag: string;
   env: string;
   doc: string;
-  kind: Kind<ReplicaOptions[K]>;
-  default?: ReplicaOptions[K];
+  kind: Kind<NonNullable<PoolOptions[K]>>;
+  default?: PoolOptions[K];
+  /** May stay unset (no default, not required). */
+  optional?: boolean;
 }
 
 // ---- value kinds -------------------------------------------------------------
@@ -176,7 +184,7 @@ const idSources: Kind<IdSource[]> = {
 
 // ---- the table -----------------------------------------------------------------
 
-function spec<K extends keyof ReplicaOptions>(s: OptionSpec<K>): OptionSpec<K> {
+function spec<K extends keyof PoolOptions>(s: OptionSpec<K>): OptionSpec<K> {
   return s;
 }
 
@@ -200,9 +208,12 @@ export const OPTION_SPECS = [
   spec({ key: 'queueType', flag: 'queue-type', env: 'DEDUP_QUEUE_TYPE', doc: 'type of the queue when it has to be created', kind: oneOf('classic', 'quorum'), default: 'classic' }),
   spec({ key: 'drainTimeoutMs', flag: 'drain-timeout', env: 'DEDUP_DRAIN_TIMEOUT', doc: 'how long in-flight handlers may finish on shutdown', kind: duration(0), default: 30_000 }),
   spec({ key: 'logLevel', flag: 'log-level', env: 'DEDUP_LOG_LEVEL', doc: 'log level', kind: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'), default: 'info' }),
+  spec({ key: 'replicas', flag: 'replicas', env: 'DEDUP_REPLICAS', doc: 'replica processes (supervisor)', kind: int(1, 64), default: 1 }),
+  spec({ key: 'admin', flag: 'admin', env: 'DEDUP_ADMIN', doc: 'admin HTTP endpoint host:port (supervisor)', kind: text(/^[\w.-]+:\d{1,5}$|^\[[\da-f:]+\]:\d{1,5}$/i, 'host:port, like 127.0.0.1:9464 (port 0 picks a free one)'), default: '127.0.0.1:9464' }),
+  spec({ key: 'adminToken', flag: 'admin-token', env: 'DEDUP_ADMIN_TOKEN', doc: 'bearer token for admin mutations (supervisor)', kind: text(/^\S{8,}$/, 'at least 8 characters without spaces'), optional: true }),
 ] as const satisfies readonly OptionSpec<any>[];
 
-export type OptionsInput = { [K in keyof ReplicaOptions]?: ReplicaOptions[K] | string };
+export type OptionsInput = { [K in keyof PoolOptions]?: PoolOptions[K] | string };
 
 /** Fill every missing option with its default. Pure. */
 export function withDefaults(input: OptionsInput): OptionsInput {
@@ -214,11 +225,12 @@ export function withDefaults(input: OptionsInput): OptionsInput {
 }
 
 /** Check and convert every option; the first bad one throws a ConfigError naming its flag. Pure. */
-export function validate(input: OptionsInput): ReplicaOptions {
+export function validate(input: OptionsInput): PoolOptions {
   const out: Record<string, unknown> = {};
   for (const s of OPTION_SPECS as readonly OptionSpec[]) {
     const raw = input[s.key];
     if (raw === undefined) {
+      if (s.optional) continue;
       throw new ConfigError(s.flag, `--${s.flag} is required (${s.kind.form}; env ${s.env})`);
     }
     const value = s.kind.coerce(raw);
@@ -227,7 +239,7 @@ export function validate(input: OptionsInput): ReplicaOptions {
     }
     out[s.key] = value;
   }
-  const opts = out as unknown as ReplicaOptions;
+  const opts = out as unknown as PoolOptions;
   if (opts.retryMaxDelayMs < opts.retryDelayMs) {
     throw new ConfigError('retry-max-delay', `--retry-max-delay must be at least --retry-delay (${opts.retryDelayMs}ms)`);
   }
@@ -237,7 +249,7 @@ export function validate(input: OptionsInput): ReplicaOptions {
   return opts;
 }
 
-export function resolveOptions(input: OptionsInput): ReplicaOptions {
+export function resolveOptions(input: OptionsInput): PoolOptions {
   return validate(withDefaults(input));
 }
 

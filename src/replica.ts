@@ -15,7 +15,7 @@ import { keysFor } from './keys.js';
 import { keepLease } from './lease.js';
 import { createLogger, redactUrl, type Logger } from './logger.js';
 import { parseDelivery, type HandlerMessage } from './message.js';
-import { resolveOptions, type OptionsInput, type ReplicaOptions } from './options.js';
+import { resolveOptions, type OptionsInput, type PoolOptions } from './options.js';
 import { newStats, recordHandlerTime, type ReplicaStats } from './stats.js';
 
 /** Headers dedup-pool sets on dead-lettered and retried messages. */
@@ -44,11 +44,11 @@ export interface ReplicaEvents {
 
 export class Replica extends EventEmitter<ReplicaEvents> {
   readonly stats: ReplicaStats = newStats();
-  readonly opts: ReplicaOptions;
+  readonly opts: PoolOptions;
   readonly log: Logger;
   private readonly names: QueueNames;
   private readonly store: DedupStore;
-  private readonly pool: HandlerPool;
+  private pool: HandlerPool;
   private conn?: ChannelModel;
   private ch?: ConfirmChannel;
   private consumerTag?: string;
@@ -67,12 +67,31 @@ export class Replica extends EventEmitter<ReplicaEvents> {
       lockTtlMs: this.opts.lockTtlMs,
       dedupTtlMs: this.opts.dedupTtlMs,
     });
-    this.pool = new HandlerPool({
+    this.pool = this.newPool(this.opts.threads);
+  }
+
+  private newPool(threads: number): HandlerPool {
+    return new HandlerPool({
       handlerPath: this.opts.handler,
-      threads: this.opts.threads,
+      threads,
       logLevel: this.opts.logLevel,
       graceMs: Math.max(100, Math.floor(this.opts.lockTtlMs / 3)),
     });
+  }
+
+  /**
+   * Piscina cannot resize a pool in place: start a new one, send new tasks to it,
+   * and let the old one finish the tasks it has before it closes.
+   */
+  async setThreads(threads: number): Promise<void> {
+    if (threads === this.opts.threads) return;
+    const next = this.newPool(threads);
+    await next.probe();
+    const old = this.pool;
+    this.pool = next;
+    this.opts.threads = threads;
+    this.log.info({ threads }, 'thread pool replaced');
+    await old.close({ force: false });
   }
 
   async start(): Promise<this> {

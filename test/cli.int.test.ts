@@ -26,7 +26,7 @@ describe('dedup-pool CLI', () => {
 
   it('stops start-up when the handler has no default export', async () => {
     env = await testEnv('cli-broken');
-    const p = spawnCli(['start', '--queue', env.queue, '--prefix', env.prefix, '--handler', BROKEN, '--threads', '1']);
+    const p = spawnCli(['start', '--queue', env.queue, '--prefix', env.prefix, '--handler', BROKEN, '--threads', '1', '--admin', '127.0.0.1:0']);
     expect(await p.exited).toBe(2);
     expect(p.stderr.join('')).toMatch(/--handler .*broken-handler\.mjs cannot be loaded: .*no default export function/);
   });

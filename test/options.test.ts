@@ -48,6 +48,9 @@ describe('validate', () => {
     ['queue-type', { queueType: 'stream' }, /--queue-type .*must be one of classic, quorum/],
     ['drain-timeout', { drainTimeoutMs: 'forever' }, /--drain-timeout .*must be a duration/],
     ['log-level', { logLevel: 'loud' }, /--log-level .*must be one of fatal, error/],
+    ['replicas', { replicas: '100' }, /--replicas .*must be an integer from 1 to 64/],
+    ['admin', { admin: 'localhost' }, /--admin .*must be host:port/],
+    ['admin-token', { adminToken: 'short' }, /--admin-token .*must be at least 8 characters/],
     ['dedup-ttl vs lock-ttl', { dedupTtlMs: '10s', lockTtlMs: '30s' }, /--dedup-ttl must be at least --lock-ttl/],
   ];
   it.each(bad)('rejects a bad %s with a message naming the flag and the expected form', (_name, input, message) => {

@@ -46,5 +46,5 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): ReplicaPr
 }
 
 export function startArgs(opts: { queue: string; prefix: string; handler: string; extra?: string[] }): string[] {
-  return ['start', '--queue', opts.queue, '--prefix', opts.prefix, '--handler', opts.handler, ...(opts.extra ?? [])];
+  return ['replica', '--queue', opts.queue, '--prefix', opts.prefix, '--handler', opts.handler, ...(opts.extra ?? [])];
 }

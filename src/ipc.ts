@@ -1,0 +1,20 @@
+/** The typed messages between the supervisor and its replica processes (Node IPC). */
+import type { PoolOptions } from './options.js';
+import type { ReplicaStats } from './stats.js';
+
+export type ToReplica =
+  /** First message: the replica's options. */
+  | { type: 'start'; options: PoolOptions }
+  /** Stop consuming, finish in-flight work, exit 0. */
+  | { type: 'drain' }
+  /** Replace the thread pool with one of this size. */
+  | { type: 'threads'; threads: number };
+
+export type FromReplica =
+  | { type: 'ready' }
+  | { type: 'stats'; stats: ReplicaStats; threads: number }
+  /** Start-up failed or the replica lost its broker; it exits right after. */
+  | { type: 'fatal'; message: string; code?: string };
+
+/** How often a replica reports its stats. */
+export const STATS_INTERVAL_MS = 250;

@@ -1,0 +1,64 @@
+/**
+ * Prometheus metrics for /metrics, read at scrape time from the supervisor's
+ * status (counters summed over every replica, including exited ones), so
+ * replicas keep plain counters and nothing is counted twice.
+ */
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import { HANDLER_BUCKETS_MS } from './stats.js';
+import type { SupervisorStatus } from './supervisor.js';
+
+type Labels = Record<string, string | number>;
+interface Sample { value: number; labels?: Labels; metricName?: string }
+
+/** A metric whose samples are computed on each scrape. */
+function snapshot(name: string, help: string, type: 'counter' | 'gauge' | 'histogram', samples: () => Sample[]) {
+  return {
+    name,
+    help,
+    type,
+    aggregator: 'sum' as const,
+    get: () => ({ name, help, type, aggregator: 'sum' as const, values: samples() }),
+  };
+}
+
+export function createMetrics(status: () => SupervisorStatus): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'dedup_supervisor_' });
+  const t = () => status().totals;
+  const add = (m: ReturnType<typeof snapshot>): void => registry.registerMetric(m as never);
+
+  add(snapshot('dedup_deliveries_total', 'Deliveries received from RabbitMQ.', 'counter', () => [{ value: t().deliveries }]));
+  add(snapshot('dedup_completed_total', 'Message ids whose handler succeeded and whose completion was recorded.', 'counter', () => [{ value: t().completed }]));
+  add(snapshot('dedup_duplicates_total', 'Deliveries acked as duplicates, by reason: done (completion record found) or in-flight (waited for another holder).', 'counter', () =>
+    Object.entries(t().duplicates).map(([reason, value]) => ({ value, labels: { reason } }))));
+  add(snapshot('dedup_retries_total', 'Handler failures scheduled for a retry.', 'counter', () => [{ value: t().retried }]));
+  add(snapshot('dedup_dead_lettered_total', 'Messages sent to the dead-letter queue, by reason.', 'counter', () =>
+    Object.entries(t().deadLettered).map(([reason, value]) => ({ value, labels: { reason } }))));
+  add(snapshot('dedup_lease_extensions_total', 'Lease extensions while handlers ran.', 'counter', () => [{ value: t().leaseExtensions }]));
+  add(snapshot('dedup_lease_lost_total', 'Leases lost while a handler ran.', 'counter', () => [{ value: t().leaseLost }]));
+  add(snapshot('dedup_parked_total', 'Duplicates that found the id locked elsewhere and were parked.', 'counter', () => [{ value: t().parked }]));
+  add(snapshot('dedup_requeued_total', 'Messages given back to the broker (lease lost, store unavailable, draining).', 'counter', () => [{ value: t().requeued }]));
+  add(snapshot('dedup_store_errors_total', 'Messages that met an unavailable dedup store.', 'counter', () => [{ value: t().storeErrors }]));
+  add(snapshot('dedup_in_flight', 'Messages being processed now.', 'gauge', () => [{ value: t().inFlight }]));
+  add(snapshot('dedup_replica_restarts_total', 'Replica processes restarted after a crash.', 'counter', () => [{ value: status().restarts }]));
+  add(snapshot('dedup_replicas', 'Replica processes by state.', 'gauge', () => {
+    const counts: Record<string, number> = { starting: 0, ready: 0, draining: 0, backoff: 0 };
+    for (const s of status().slots) counts[s.state] = (counts[s.state] ?? 0) + 1;
+    return Object.entries(counts).map(([state, value]) => ({ value, labels: { state } }));
+  }));
+  add(snapshot('dedup_threads', 'Worker threads per replica.', 'gauge', () => [{ value: status().threads }]));
+  add(snapshot('dedup_handler_duration_seconds', 'Handler run time on a worker thread.', 'histogram', () => {
+    const h = t().handler;
+    let cumulative = 0;
+    const buckets = [...HANDLER_BUCKETS_MS, Infinity].map((le, i) => {
+      cumulative += h.buckets[i] ?? 0;
+      return { metricName: 'dedup_handler_duration_seconds_bucket', labels: { le: le === Infinity ? '+Inf' : le / 1000 }, value: cumulative };
+    });
+    return [
+      ...buckets,
+      { metricName: 'dedup_handler_duration_seconds_sum', value: h.totalMs / 1000 },
+      { metricName: 'dedup_handler_duration_seconds_count', value: h.count },
+    ];
+  }));
+  return registry;
+}

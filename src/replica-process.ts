@@ -1,0 +1,55 @@
+/**
+ * Entry point of a replica process started by the supervisor. Options arrive
+ * over IPC; stats go back every STATS_INTERVAL_MS. If the supervisor dies (IPC
+ * disconnects), the replica drains and exits: no orphan keeps consuming.
+ */
+import { errorMessage, DedupPoolError } from './errors.js';
+import { STATS_INTERVAL_MS, type FromReplica, type ToReplica } from './ipc.js';
+import { Replica } from './replica.js';
+
+function send(msg: FromReplica): void {
+  if (process.connected) process.send!(msg);
+}
+
+let replica: Replica | undefined;
+let timer: NodeJS.Timeout | undefined;
+
+async function shutdown(code: number): Promise<never> {
+  if (timer) clearInterval(timer);
+  await replica?.stop().catch(() => {});
+  if (replica) send({ type: 'stats', stats: replica.stats, threads: replica.opts.threads });
+  process.exit(code);
+}
+
+process.on('message', (msg: ToReplica) => {
+  switch (msg.type) {
+    case 'start':
+      void (async () => {
+        try {
+          replica = new Replica(msg.options);
+          replica.once('fatal', (err) => {
+            send({ type: 'fatal', message: err.message });
+            void shutdown(1);
+          });
+          await replica.start();
+        } catch (err) {
+          send({ type: 'fatal', message: errorMessage(err), code: err instanceof DedupPoolError ? err.code : undefined });
+          process.exit(2);
+        }
+        send({ type: 'ready' });
+        timer = setInterval(() => send({ type: 'stats', stats: replica!.stats, threads: replica!.opts.threads }), STATS_INTERVAL_MS);
+      })();
+      break;
+    case 'drain':
+      void shutdown(0);
+      break;
+    case 'threads':
+      void replica?.setThreads(msg.threads).catch((err: unknown) => replica?.log.error({ err }, 'could not change threads'));
+      break;
+  }
+});
+process.on('disconnect', () => void shutdown(0));
+// Signals go to the supervisor, which drains replicas itself; a terminal's Ctrl-C reaches
+// the whole process group, so a replica ignores it rather than stopping twice.
+process.on('SIGINT', () => {});
+process.on('SIGTERM', () => void shutdown(0));
