@@ -18,6 +18,7 @@ const SCRIPTS = {
   dedupExtend: { file: 'extend.lua', keys: 1 },
   dedupComplete: { file: 'complete.lua', keys: 3 },
   dedupRelease: { file: 'release.lua', keys: 2 },
+  dedupRaise: { file: 'raise.lua', keys: 1 },
 } as const;
 
 type Arg = string | number;
@@ -27,6 +28,7 @@ export interface ScriptedRedis extends Redis {
   dedupExtend(lock: string, token: string, leaseMs: Arg): Promise<0 | 1>;
   dedupComplete(done: string, lock: string, fence: string, token: string, fence_: Arg, record: string, ttlMs: Arg): Promise<0 | 1>;
   dedupRelease(lock: string, fence: string, token: string, reset: '0' | '1'): Promise<0 | 1>;
+  dedupRaise(fence: string, value: Arg, ttlMs: Arg): Promise<0 | 1>;
 }
 
 /** Register the dedup scripts on a client (EVALSHA, falling back to EVAL once per connection). */
@@ -114,12 +116,32 @@ export class DedupStore {
     // Redlock: the lease is valid for its length minus the time taken to get it and the drift allowance.
     const validUntil = started + this.lockTtlMs - Math.round(this.lockTtlMs * this.driftFactor) - 2;
     if (granted.length >= this.quorum && validUntil > Date.now()) {
-      return { state: 'acquired', lease: { id, token, fence: Math.max(...granted), fences, validUntil } };
+      const lease = { id, token, fence: Math.max(...granted), fences, validUntil };
+      if (granted.some((f) => f !== lease.fence)) await this.raiseFences(lease);
+      return { state: 'acquired', lease };
     }
     if (granted.length > 0) await this.release({ id, token, fence: 0, fences, validUntil: 0 }).catch(() => {});
     this.assertQuorumReachable(votes, `begin ${id}`);
     const pttls = votes.flatMap((v) => (v.ok && v.value[0] === 2 ? [v.value[1]] : []));
     return { state: 'locked', retryInMs: pttls.length > 0 ? Math.max(0, Math.min(...pttls)) : 0 };
+  }
+
+  /**
+   * Instances disagree on the counter (one restarted empty, or missed grants while
+   * down): lift the granting ones to the token so the next grant's token is higher.
+   */
+  private async raiseFences(lease: Lease): Promise<void> {
+    const key = this.keys.fence(lease.id);
+    await Promise.all(
+      lease.fences.map(async (f, i) => {
+        if (f === null || f === lease.fence) return;
+        await this.clients[i]!.dedupRaise(key, lease.fence, this.dedupTtlMs);
+        lease.fences[i] = lease.fence;
+      }),
+    ).catch(() => {
+      // An instance that fails here is one the quorum can do without; its stale
+      // counter is lifted on a later grant.
+    });
   }
 
   /** Lengthen the lease; false when it is no longer held by a quorum (lost). */

@@ -373,9 +373,13 @@ export class Replica extends EventEmitter<ReplicaEvents> {
 
   private async close(): Promise<void> {
     const conn = this.conn;
+    const ch = this.ch;
     this.conn = undefined;
     this.ch = undefined;
     conn?.removeAllListeners('close');
+    // Close the channel first: its close handshake is ordered after our last acks on
+    // that channel, while a bare connection close can overtake them.
+    await ch?.close().catch(() => {});
     await conn?.close().catch(() => {});
     await this.pool.close().catch(() => {});
     await this.store.close().catch(() => {});

@@ -180,8 +180,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     slot.threads = this.opts.threads;
     slot.stats = newStats();
     child.on('message', (msg: FromReplica) => this.onMessage(slot, msg));
+    // 'close', not 'exit': it comes after the last IPC message, so final stats are not lost or counted twice.
     slot.exited = new Promise((resolve) => {
-      child.once('exit', (code, signal) => {
+      child.once('close', (code, signal) => {
         this.onExit(slot, code, signal);
         resolve();
       });

@@ -1,0 +1,43 @@
+/** A supervisor started through the real CLI, with its admin endpoint found from its log. */
+import { spawnCli, type ReplicaProcess } from './processes.js';
+import { waitFor } from './services.js';
+import type { SupervisorStatus } from '../../src/supervisor.js';
+
+export interface SupervisorProcess extends ReplicaProcess {
+  admin: string;
+  status(): Promise<SupervisorStatus>;
+  waitForStatus(cond: (s: SupervisorStatus) => boolean, what: string, timeoutMs?: number): Promise<SupervisorStatus>;
+  metrics(): Promise<Map<string, number>>;
+}
+
+export async function startSupervisor(args: { queue: string; prefix: string; handler: string; extra?: string[] }, env: NodeJS.ProcessEnv = {}): Promise<SupervisorProcess> {
+  const p = spawnCli(['start', '--queue', args.queue, '--prefix', args.prefix, '--handler', args.handler, '--admin', '127.0.0.1:0', ...(args.extra ?? [])], env);
+  const started = await p.waitForLog('supervisor started');
+  const admin = started.admin as string;
+  const status = async (): Promise<SupervisorStatus> => (await fetch(`http://${admin}/status`)).json() as Promise<SupervisorStatus>;
+  const sup: SupervisorProcess = {
+    ...p,
+    admin,
+    status,
+    async waitForStatus(cond, what, timeoutMs = 30_000) {
+      let last: SupervisorStatus | undefined;
+      await waitFor(async () => cond((last = await status())), timeoutMs, `${what} (last status: ${JSON.stringify(last?.slots)})`);
+      return last!;
+    },
+    metrics: () => scrape(admin),
+  };
+  await sup.waitForStatus((s) => s.slots.length > 0 && s.slots.every((x) => x.state === 'ready'), 'replicas ready');
+  return sup;
+}
+
+/** /metrics as a map from `name{labels}` to value. */
+export async function scrape(admin: string): Promise<Map<string, number>> {
+  const text = await (await fetch(`http://${admin}/metrics`)).text();
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const i = line.lastIndexOf(' ');
+    out.set(line.slice(0, i), Number(line.slice(i + 1)));
+  }
+  return out;
+}
