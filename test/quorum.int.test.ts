@@ -1,0 +1,69 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { DedupStore, Replica, connectRedis, keysFor } from '../src/index.js';
+import { LEDGER_HANDLER, REDIS_URL, body, executions, publishRaw, testEnv, waitFor, type TestEnv } from './helpers/services.js';
+import { startRedisServer, type RedisServer } from './helpers/redis-servers.js';
+
+describe('Redlock quorum over 3 independent Redis masters', () => {
+  let env: TestEnv;
+  let extra: RedisServer[] = [];
+  let replicas: Replica[] = [];
+  afterEach(async () => {
+    await Promise.all(replicas.map((r) => r.stop()));
+    replicas = [];
+    await Promise.all(extra.map((s) => s.kill()));
+    extra = [];
+    await env.cleanup();
+  });
+
+  it('killing one of three mid-run lets no duplicate execution through and loses nothing', async () => {
+    env = await testEnv('quorum');
+    extra = [await startRedisServer(), await startRedisServer()];
+    const redisUrls = [REDIS_URL, ...extra.map((s) => s.url)];
+    const ids = Array.from({ length: 600 }, (_, i) => `q-${i}`);
+    await publishRaw(env.ch, env.queue, [...ids, ...ids].map((id) => body(id, { ledger: env.ledger, sleepMs: 3 })));
+    const opts = { queue: env.queue, prefix: env.prefix, handler: LEDGER_HANDLER, threads: 1, prefetch: 20, redisUrls, logLevel: 'silent' as const };
+    replicas = [await new Replica(opts).start(), await new Replica(opts).start()];
+
+    await waitFor(() => executions(env.ledger).size >= 150, 30_000, 'a quarter done');
+    await extra[1]!.kill();
+
+    await waitFor(async () => executions(env.ledger).size === ids.length && (await env.ch.checkQueue(env.queue)).messageCount === 0, 60_000, 'every id executed');
+    await waitFor(() => replicas.every((r) => r.stats.inFlight === 0), 10_000, 'settled');
+    expect([...executions(env.ledger)].filter(([, n]) => n > 1)).toEqual([]);
+    const total = replicas.reduce((n, r) => n + r.stats.completed, 0);
+    expect(total).toBe(ids.length);
+    // Completion records were written to the surviving majority.
+    const survivor = new Redis(extra[0]!.url);
+    expect(await survivor.exists(`${env.prefix}:done:q-599`)).toBe(1);
+    expect(await env.redis.exists(`${env.prefix}:done:q-599`)).toBe(1);
+    survivor.disconnect();
+  });
+
+  it('fencing tokens keep growing when an instance comes back empty', async () => {
+    env = await testEnv('fence');
+    extra = [await startRedisServer(), await startRedisServer()];
+    const clients = [connectRedis(REDIS_URL), ...extra.map((s) => connectRedis(s.url))];
+    await Promise.all(clients.map((c) => c.connect()));
+    const store = new DedupStore(clients, { keys: keysFor(env.prefix), lockTtlMs: 5000, dedupTtlMs: 60_000 });
+    try {
+      const tokens: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const b = await store.begin('f-1');
+        if (b.state !== 'acquired') throw new Error(`expected a lease, got ${b.state}`);
+        tokens.push(b.lease.fence);
+        await store.release(b.lease);
+      }
+      // Instance 0 loses its data (restart without persistence); the next token must still be higher.
+      await clients[0]!.del(`${env.prefix}:fence:f-1`);
+      await clients[1]!.del(`${env.prefix}:fence:f-1`);
+      const b = await store.begin('f-1');
+      if (b.state !== 'acquired') throw new Error(`expected a lease, got ${b.state}`);
+      tokens.push(b.lease.fence);
+      expect(tokens).toEqual([1, 2, 3, 4]);
+      expect(await clients[0]!.get(`${env.prefix}:fence:f-1`)).toBe('4');
+    } finally {
+      await store.close();
+    }
+  });
+});
