@@ -110,7 +110,7 @@ async function start(args: string[]): Promise<number> {
 
 async function replica(args: string[]): Promise<number> {
   const r = await new Replica(optionsFromFlags(flags(args, ALL_FLAGS))).start();
-  return runUntilSignal(() => r.stop(), (cb) => r.once('fatal', cb), r.log);
+  return runUntilSignal(() => r.stop(), () => {}, r.log);
 }
 
 function adminUrl(values: Record<string, string | boolean | undefined>, path: string): string {

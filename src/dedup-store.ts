@@ -7,7 +7,7 @@
  * With N instances an operation counts when a majority agrees; a completion
  * record found on any instance counts.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { StoreUnavailableError, errorMessage } from './errors.js';
@@ -40,10 +40,12 @@ export function defineScripts(client: Redis): ScriptedRedis {
   return client as ScriptedRedis;
 }
 
-/** Every call has a timeout and commands fail fast while disconnected: a lock client must never hang. */
+/**
+ * Every call has a timeout and commands fail fast while disconnected (no offline
+ * queue): a lock client must never hang. The client reconnects by itself.
+ */
 export function connectRedis(url: string, commandTimeoutMs = 2000): ScriptedRedis {
   const client = new Redis(url, {
-    lazyConnect: true,
     commandTimeout: commandTimeoutMs,
     connectTimeout: commandTimeoutMs,
     maxRetriesPerRequest: 1,
@@ -180,6 +182,11 @@ export class DedupStore {
     this.assertQuorumReachable(votes, `release ${lease.id}`);
   }
 
+  /** A quorum of instances is connected. */
+  async healthy(): Promise<boolean> {
+    return this.clients.filter((c) => c.status === 'ready').length >= this.quorum;
+  }
+
   /** Raw completion record (first found on any instance), for tools and tests. */
   async record(id: string): Promise<string | null> {
     const votes = await this.onAll((c) => c.get(this.keys.done(id)));
@@ -214,9 +221,29 @@ export class DedupStore {
 
 type Vote<T> = { ok: true; value: T } | { ok: false; error: unknown };
 
-/** The completion record: "1", or the handler's result (as JSON) when it is small. */
-export function encodeRecord(resultJson: string | undefined, maxBytes: number): string {
-  if (resultJson === undefined) return '1';
-  const record = `{"r":${resultJson}}`;
-  return Buffer.byteLength(record) <= maxBytes ? record : '1';
+/** Length of the body fingerprint at the head of every completion record. */
+export const FINGERPRINT_CHARS = 12;
+
+/** First 72 bits of the body's SHA-256: enough to tell "same id, other payload" apart. */
+export function fingerprint(content: Buffer): string {
+  return createHash('sha256').update(content).digest('base64url').slice(0, FINGERPRINT_CHARS);
+}
+
+/**
+ * The completion record: the body's fingerprint, then `:` and the handler's result
+ * as JSON when it is small. Kept short: there is one per id in the dedup window.
+ */
+export function encodeRecord(bodyFingerprint: string, resultJson: string | undefined, maxBytes: number): string {
+  if (resultJson === undefined || Buffer.byteLength(resultJson) > maxBytes) return bodyFingerprint;
+  return `${bodyFingerprint}:${resultJson}`;
+}
+
+export function decodeRecord(record: string): { fingerprint: string; result?: unknown } {
+  const fp = record.slice(0, FINGERPRINT_CHARS);
+  if (record.length <= FINGERPRINT_CHARS + 1) return { fingerprint: fp };
+  try {
+    return { fingerprint: fp, result: JSON.parse(record.slice(FINGERPRINT_CHARS + 1)) };
+  } catch {
+    return { fingerprint: fp };
+  }
 }

@@ -20,6 +20,8 @@ export interface HandlerPoolOptions {
   logLevel: string;
   /** How long an aborted handler may run on before its thread is terminated. */
   graceMs: number;
+  /** Heap limit per thread in MB; 0 for Node's default. */
+  heapMb?: number;
 }
 
 export class HandlerPool {
@@ -42,6 +44,7 @@ export class HandlerPool {
       // Let the worker's event loop run between tasks (log flushes, abort messages).
       atomics: 'async',
       workerData,
+      ...(opts.heapMb ? { resourceLimits: { maxOldGenerationSizeMb: opts.heapMb } } : {}),
     });
   }
 

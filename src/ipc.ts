@@ -13,7 +13,7 @@ export type ToReplica =
 export type FromReplica =
   | { type: 'ready' }
   | { type: 'stats'; stats: ReplicaStats; threads: number }
-  /** Start-up failed or the replica lost its broker; it exits right after. */
+  /** Start-up failed; the replica exits right after. */
   | { type: 'fatal'; message: string; code?: string };
 
 /** How often a replica reports its stats. */

@@ -57,6 +57,12 @@ export interface PoolOptions {
   drainTimeoutMs: number;
   /** pino level. Default `info`. */
   logLevel: LogLevel;
+  /** Longest a handler may run before its signal aborts and, after a grace period, its thread is terminated; 0 for none. Default 0. */
+  handlerTimeoutMs: number;
+  /** Heap limit of each worker thread in MB (piscina resourceLimits); 0 for Node's default. Default 0. */
+  workerHeapMb: number;
+  /** A message whose id was completed with a different body: `dead-letter` it as ID_CONFLICT, or `ack` it as a duplicate. Default `dead-letter`. */
+  onConflict: 'dead-letter' | 'ack';
   /** Supervisor: replica processes on this host. Default 1. */
   replicas: number;
   /** Supervisor: admin HTTP endpoint (/metrics /healthz /readyz /status /scale), `host:port`. Default `127.0.0.1:9464`. */
@@ -208,6 +214,9 @@ export const OPTION_SPECS = [
   spec({ key: 'queueType', flag: 'queue-type', env: 'DEDUP_QUEUE_TYPE', doc: 'type of the queue when it has to be created', kind: oneOf('classic', 'quorum'), default: 'classic' }),
   spec({ key: 'drainTimeoutMs', flag: 'drain-timeout', env: 'DEDUP_DRAIN_TIMEOUT', doc: 'how long in-flight handlers may finish on shutdown', kind: duration(0), default: 30_000 }),
   spec({ key: 'logLevel', flag: 'log-level', env: 'DEDUP_LOG_LEVEL', doc: 'log level', kind: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'), default: 'info' }),
+  spec({ key: 'handlerTimeoutMs', flag: 'handler-timeout', env: 'DEDUP_HANDLER_TIMEOUT', doc: 'longest handler run (0: none)', kind: duration(0), default: 0 }),
+  spec({ key: 'workerHeapMb', flag: 'worker-heap-mb', env: 'DEDUP_WORKER_HEAP_MB', doc: 'heap limit per worker thread in MB (0: default)', kind: int(0, 65536), default: 0 }),
+  spec({ key: 'onConflict', flag: 'on-conflict', env: 'DEDUP_ON_CONFLICT', doc: 'same id, other body: dead-letter or ack', kind: oneOf('dead-letter', 'ack'), default: 'dead-letter' }),
   spec({ key: 'replicas', flag: 'replicas', env: 'DEDUP_REPLICAS', doc: 'replica processes (supervisor)', kind: int(1, 64), default: 1 }),
   spec({ key: 'admin', flag: 'admin', env: 'DEDUP_ADMIN', doc: 'admin HTTP endpoint host:port (supervisor)', kind: text(/^[\w.-]+:\d{1,5}$|^\[[\da-f:]+\]:\d{1,5}$/i, 'host:port, like 127.0.0.1:9464 (port 0 picks a free one)'), default: '127.0.0.1:9464' }),
   spec({ key: 'adminToken', flag: 'admin-token', env: 'DEDUP_ADMIN_TOKEN', doc: 'bearer token for admin mutations (supervisor)', kind: text(/^\S{8,}$/, 'at least 8 characters without spaces'), optional: true }),

@@ -27,10 +27,6 @@ process.on('message', (msg: ToReplica) => {
       void (async () => {
         try {
           replica = new Replica(msg.options);
-          replica.once('fatal', (err) => {
-            send({ type: 'fatal', message: err.message });
-            void shutdown(1);
-          });
           await replica.start();
         } catch (err) {
           send({ type: 'fatal', message: errorMessage(err), code: err instanceof DedupPoolError ? err.code : undefined });

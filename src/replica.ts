@@ -1,15 +1,15 @@
 /**
- * A replica: one AMQP connection and channel, a prefetch window, one piscina
- * pool. `handle()` below is the per-message protocol, top to bottom.
+ * A replica: one AMQP connection and channel (consumer.ts), a prefetch window,
+ * one piscina pool. `handle()` below is the per-message protocol, top to bottom.
  */
 import { EventEmitter } from 'node:events';
-import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
-import { assertTopology, connectAmqp, publishConfirmed, queueNames, type QueueNames } from './amqp.js';
-import { DedupStore, connectRedis, encodeRecord, type Lease } from './dedup-store.js';
-import { DedupPoolError, LeaseLostError, StoreUnavailableError, errorMessage } from './errors.js';
+import type { Options } from 'amqplib';
+import { queueNames, type QueueNames } from './amqp.js';
+import { Consumer, type Delivery } from './consumer.js';
+import { DedupStore, connectRedis, decodeRecord, encodeRecord, fingerprint, type Lease } from './dedup-store.js';
+import { DedupPoolError, StoreUnavailableError, errorMessage } from './errors.js';
 import { HandlerPool } from './handler-pool.js';
 import { keysFor } from './keys.js';
 import { keepLease } from './lease.js';
@@ -39,7 +39,6 @@ export interface ReplicaEvents {
   duplicate: [id: string, reason: 'done' | 'in-flight'];
   'dead-lettered': [id: string | undefined, reason: string];
   retried: [id: string, attempt: number];
-  fatal: [err: Error];
 }
 
 export class Replica extends EventEmitter<ReplicaEvents> {
@@ -48,12 +47,14 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   readonly log: Logger;
   private readonly names: QueueNames;
   private readonly store: DedupStore;
+  private readonly consumer: Consumer;
   private pool: HandlerPool;
-  private conn?: ChannelModel;
-  private ch?: ConfirmChannel;
-  private consumerTag?: string;
   private readonly inFlight = new Set<Promise<void>>();
+  /** Aborted when stop() begins: ends start-up retries, parking and waits for Redis. */
+  private readonly stopRequested = new AbortController();
+  /** Aborted when the drain timeout passes: in-flight handlers' signals fire. */
   private readonly draining = new AbortController();
+  private storePause?: Promise<void>;
   private stopping?: Promise<void>;
 
   constructor(input: OptionsInput, log?: Logger) {
@@ -67,47 +68,25 @@ export class Replica extends EventEmitter<ReplicaEvents> {
       lockTtlMs: this.opts.lockTtlMs,
       dedupTtlMs: this.opts.dedupTtlMs,
     });
+    this.consumer = new Consumer(
+      { amqpUrl: this.opts.amqpUrl, names: this.names, queueType: this.opts.queueType, prefetch: this.opts.prefetch },
+      this.log,
+      (d) => this.onDelivery(d),
+    );
     this.pool = this.newPool(this.opts.threads);
   }
 
-  private newPool(threads: number): HandlerPool {
-    return new HandlerPool({
-      handlerPath: this.opts.handler,
-      threads,
-      logLevel: this.opts.logLevel,
-      graceMs: Math.max(100, Math.floor(this.opts.lockTtlMs / 3)),
-    });
-  }
-
-  /**
-   * Piscina cannot resize a pool in place: start a new one, send new tasks to it,
-   * and let the old one finish the tasks it has before it closes.
-   */
-  async setThreads(threads: number): Promise<void> {
-    if (threads === this.opts.threads) return;
-    const next = this.newPool(threads);
-    await next.probe();
-    const old = this.pool;
-    this.pool = next;
-    this.opts.threads = threads;
-    this.log.info({ threads }, 'thread pool replaced');
-    await old.close({ force: false });
+  /** Consuming now: what /readyz reports. */
+  get ready(): boolean {
+    return this.consumer.consuming;
   }
 
   async start(): Promise<this> {
     const { opts } = this;
     try {
       await this.pool.probe();
-      await Promise.all(this.store.clients.map((c) => c.connect()));
-      this.conn = await connectAmqp(opts.amqpUrl, `dedup-pool ${hostname()}:${process.pid}`);
-      this.conn.on('error', (err: Error) => this.log.error({ err }, 'AMQP connection error'));
-      this.conn.on('close', () => this.onLost(new DedupPoolError('STORE_UNAVAILABLE', 'AMQP connection closed')));
-      await assertTopology(this.conn, this.names, opts.queueType);
-      this.ch = await this.conn.createConfirmChannel();
-      this.ch.on('error', (err: Error) => this.log.error({ err }, 'AMQP channel error'));
-      await this.ch.prefetch(opts.prefetch);
-      const { consumerTag } = await this.ch.consume(opts.queue, (msg) => this.onDelivery(msg));
-      this.consumerTag = consumerTag;
+      await this.waitForStore();
+      await this.consumer.start(this.stopRequested.signal);
     } catch (err) {
       await this.close();
       throw err;
@@ -128,18 +107,15 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     return this;
   }
 
-  private onDelivery(msg: ConsumeMessage | null): void {
-    if (msg === null) {
-      this.log.error('consumer cancelled by the broker (queue deleted?)');
-      return;
-    }
+  private onDelivery(d: Delivery): void {
     this.stats.deliveries += 1;
     this.stats.inFlight += 1;
-    const task = this.handle(msg)
+    const task = this.handle(d)
       .catch((err: unknown) => {
-        // handle() settles every outcome itself; reaching here is a bug, and the
-        // message stays unacked so the broker redelivers it.
+        // handle() settles every outcome itself; reaching here is a bug. The message
+        // is given back so the broker redelivers it.
         this.log.error({ err }, 'unexpected error while handling a message');
+        d.requeue();
       })
       .finally(() => {
         this.stats.inFlight -= 1;
@@ -150,35 +126,35 @@ export class Replica extends EventEmitter<ReplicaEvents> {
 
   // ---- the per-message protocol --------------------------------------------------
 
-  private async handle(msg: ConsumeMessage): Promise<void> {
+  private async handle(d: Delivery): Promise<void> {
     // 1. Identify. No id, bad body: dead-letter with the reason; never drop.
-    const parsed = parseDelivery(msg, this.opts);
-    if (!parsed.ok) {
-      return this.deadLetter(msg, undefined, parsed.reason, parsed.detail);
-    }
+    const parsed = parseDelivery(d.msg, this.opts);
+    if (!parsed.ok) return this.deadLetter(d, undefined, parsed.reason, parsed.detail);
     const { id } = parsed;
+    const bodyPrint = fingerprint(d.msg.content);
 
     // 2 + 3. Fast duplicate check, lock and authoritative check: one atomic step.
+    // Held elsewhere: park (look again with backoff) until the holder completes or its lease runs out.
     let begun;
+    let parked = false;
     try {
       begun = await this.store.begin(id);
-      // Held elsewhere: park (look again with backoff) until the holder completes or its lease runs out.
       for (let wait = PARK_FIRST_MS; begun.state === 'locked'; wait = Math.min(wait * 2, PARK_MAX_MS)) {
-        if (wait === PARK_FIRST_MS) this.stats.parked += 1;
-        if (this.draining.signal.aborted) return this.requeue(msg, 'draining while parked');
+        if (!parked) this.stats.parked += 1;
+        parked = true;
+        if (this.stopRequested.signal.aborted) return this.requeue(d, 'draining while parked');
         await sleep(Math.min(wait, Math.max(begun.retryInMs, PARK_FIRST_MS)));
         begun = await this.store.begin(id);
-        if (begun.state === 'done') return this.ackDuplicate(msg, id, 'in-flight');
       }
     } catch (err) {
-      return this.storeUnavailable(msg, err);
+      return this.storeUnavailable(d, err);
     }
-    if (begun.state === 'done') return this.ackDuplicate(msg, id, 'done');
+    if (begun.state === 'done') return this.duplicate(d, id, parked ? 'in-flight' : 'done', bodyPrint, begun.record);
     const { lease } = begun;
 
     // Attempts are counted by the lease grants in Redis, so a crash loop is bounded too.
     if (lease.fence > this.opts.maxAttempts) {
-      return this.deadLetter(msg, lease, 'MAX_ATTEMPTS', `${lease.fence - 1} attempts ended without completing`);
+      return this.deadLetter(d, lease, 'MAX_ATTEMPTS', `${lease.fence - 1} attempts ended without completing`);
     }
 
     // 4. Run the handler on a worker thread, extending the lease while it runs.
@@ -187,17 +163,18 @@ export class Replica extends EventEmitter<ReplicaEvents> {
       body: parsed.body,
       headers: parsed.headers,
       attempt: lease.fence,
-      redelivered: msg.fields.redelivered,
+      redelivered: d.msg.fields.redelivered,
     };
     const keeper = keepLease(this.store, lease, this.opts.lockTtlMs, () => (this.stats.leaseExtensions += 1));
-    const signal = AbortSignal.any([keeper.signal, this.draining.signal]);
+    const timeout = this.opts.handlerTimeoutMs > 0 ? AbortSignal.timeout(this.opts.handlerTimeoutMs) : undefined;
+    const signal = AbortSignal.any([keeper.signal, this.draining.signal, ...(timeout ? [timeout] : [])]);
     const started = performance.now();
     let resultJson: string | undefined;
     try {
       resultJson = await this.pool.run(message, lease.fence, signal);
     } catch (err) {
-      keeper.stop();
-      return this.failed(msg, lease, err, keeper.signal.aborted);
+      const why = keeper.signal.aborted ? 'lease-lost' : this.draining.signal.aborted ? 'draining' : timeout?.aborted ? 'timeout' : 'failed';
+      return this.failed(d, lease, err, why);
     } finally {
       keeper.stop();
       recordHandlerTime(this.stats, performance.now() - started);
@@ -207,56 +184,57 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     // Even after a lost lease this is tried: the script writes only if nobody else was granted the id.
     let recorded: boolean;
     try {
-      recorded = await this.withStoreRetries(() => this.store.complete(lease, encodeRecord(resultJson, this.opts.resultMaxBytes)));
+      const record = encodeRecord(bodyPrint, resultJson, this.opts.resultMaxBytes);
+      recorded = await this.withStoreRetries(() => this.store.complete(lease, record));
     } catch (err) {
       // The handler ran but its completion could not be recorded: the redelivery runs it again.
-      return this.storeUnavailable(msg, err);
+      return this.storeUnavailable(d, err);
     }
     if (!recorded) {
       this.stats.leaseLost += 1;
       this.log.warn({ msgId: id, fence: lease.fence }, 'lease lost to another replica: completion not recorded, message requeued');
-      return this.requeue(msg, 'lease lost');
+      return this.requeue(d, 'lease lost');
     }
-    this.ack(msg);
+    this.ack(d);
     this.stats.completed += 1;
     this.log.debug({ msgId: id, attempt: lease.fence }, 'completed');
     this.emit('completed', id);
   }
 
   /** 6. The handler failed: retry with backoff, or dead-letter after the last attempt. */
-  private async failed(msg: ConsumeMessage, lease: Lease, err: unknown, leaseLost: boolean): Promise<void> {
+  private async failed(d: Delivery, lease: Lease, err: unknown, why: 'failed' | 'lease-lost' | 'draining' | 'timeout'): Promise<void> {
     const id = lease.id;
-    if (leaseLost) {
+    if (why === 'lease-lost') {
       // Someone else may hold the id now; the lease is not ours to release.
       this.stats.leaseLost += 1;
       this.log.warn({ msgId: id, err: errorMessage(err) }, 'lease lost while the handler ran: message requeued');
-      return this.requeue(msg, 'lease lost');
+      return this.requeue(d, 'lease lost');
     }
-    if (this.draining.signal.aborted) {
+    if (why === 'draining') {
       await this.store.release(lease).catch(() => {});
-      return this.requeue(msg, 'draining');
+      return this.requeue(d, 'draining');
     }
-    const reason = err instanceof DedupPoolError ? err.code : 'HANDLER_FAILED';
-    if (lease.fence >= this.opts.maxAttempts) {
-      return this.deadLetter(msg, lease, reason, errorMessage(err));
-    }
+    const reason = why === 'timeout' ? 'HANDLER_TIMEOUT' : err instanceof DedupPoolError ? err.code : 'HANDLER_FAILED';
+    if (why === 'timeout') err = new Error(`handler ran over --handler-timeout (${this.opts.handlerTimeoutMs}ms): ${errorMessage(err)}`);
+    if (lease.fence >= this.opts.maxAttempts) return this.deadLetter(d, lease, reason, errorMessage(err));
+
     try {
       await this.store.release(lease);
     } catch (releaseErr) {
       // Not fatal: the lease expires by itself; the retry waits at most that long.
-      this.log.warn({ msgId: id, err: releaseErr }, 'could not release lease after a failure');
+      this.log.warn({ msgId: id, err: errorMessage(releaseErr) }, 'could not release lease after a failure');
     }
     const delay = retryDelay(lease.fence, this.opts.retryDelayMs, this.opts.retryMaxDelayMs);
-    const headers = { ...msg.properties.headers, [HEADERS.attempt]: lease.fence, [HEADERS.error]: truncate(errorMessage(err)) };
+    const headers = { ...d.msg.properties.headers, [HEADERS.attempt]: lease.fence, [HEADERS.error]: truncate(errorMessage(err)) };
     try {
-      const props = { ...republishProps(msg), headers };
-      if (delay > 0) await publishConfirmed(this.channel(), this.names.retry, msg.content, { ...props, expiration: String(delay) });
-      else await publishConfirmed(this.channel(), this.names.queue, msg.content, props);
+      const props = { ...republishProps(d), headers };
+      if (delay > 0) await d.publish(this.names.retry, d.msg.content, { ...props, expiration: String(delay) });
+      else await d.publish(this.names.queue, d.msg.content, props);
     } catch (pubErr) {
-      this.log.warn({ msgId: id, err: pubErr }, 'could not schedule a retry: message requeued');
-      return this.requeue(msg, 'retry publish failed');
+      this.log.warn({ msgId: id, err: errorMessage(pubErr) }, 'could not schedule a retry: message requeued');
+      return this.requeue(d, 'retry publish failed');
     }
-    this.ack(msg);
+    this.ack(d);
     this.stats.retried += 1;
     this.log.debug({ msgId: id, attempt: lease.fence, delay, err: errorMessage(err) }, 'handler failed: retry scheduled');
     this.emit('retried', id, lease.fence);
@@ -264,31 +242,38 @@ export class Replica extends EventEmitter<ReplicaEvents> {
 
   // ---- outcomes ------------------------------------------------------------------
 
-  private ackDuplicate(msg: ConsumeMessage, id: string, reason: 'done' | 'in-flight'): void {
-    this.ack(msg);
+  /** The id is complete. Same body: ack as a duplicate. Another body: a conflict, never silently dropped. */
+  private async duplicate(d: Delivery, id: string, reason: 'done' | 'in-flight', bodyPrint: string, record: string): Promise<void> {
+    const recorded = decodeRecord(record).fingerprint;
+    if (recorded !== bodyPrint && this.opts.onConflict === 'dead-letter') {
+      return this.deadLetter(d, undefined, 'ID_CONFLICT', `id ${id} was already completed with a different body`, id);
+    }
+    if (recorded !== bodyPrint) this.log.warn({ msgId: id }, 'id completed earlier with a different body: acked as a duplicate');
+    this.ack(d);
     this.stats.duplicates[reason] += 1;
     this.log.debug({ msgId: id, reason }, 'duplicate acked');
     this.emit('duplicate', id, reason);
   }
 
   /** Publish to `<queue>.dlq` with the reason, wait for the confirm, then ack; never drop. */
-  private async deadLetter(msg: ConsumeMessage, lease: Lease | undefined, reason: string, detail: string): Promise<void> {
-    const id = lease?.id;
+  private async deadLetter(d: Delivery, lease: Lease | undefined, reason: string, detail: string, knownId?: string): Promise<void> {
+    const id = lease?.id ?? knownId;
     const headers = {
-      ...msg.properties.headers,
+      ...d.msg.properties.headers,
       [HEADERS.reason]: reason,
       [HEADERS.error]: truncate(detail),
       [HEADERS.queue]: this.opts.queue,
-      ...(id !== undefined && { [HEADERS.id]: id, [HEADERS.attempts]: Math.min(lease!.fence, this.opts.maxAttempts) }),
+      ...(id !== undefined && { [HEADERS.id]: id }),
+      ...(lease && { [HEADERS.attempts]: Math.min(lease.fence, this.opts.maxAttempts) }),
     };
     try {
-      await publishConfirmed(this.channel(), this.names.dlq, msg.content, { ...republishProps(msg), headers });
+      await d.publish(this.names.dlq, d.msg.content, { ...republishProps(d), headers });
     } catch (err) {
-      this.log.error({ msgId: id, err }, 'could not dead-letter: message requeued');
+      this.log.error({ msgId: id, err: errorMessage(err) }, 'could not dead-letter: message requeued');
       if (lease) await this.store.release(lease).catch(() => {});
-      return this.requeue(msg, 'dead-letter publish failed', STORE_RETRY_MS);
+      return this.requeue(d, 'dead-letter publish failed', STORE_RETRY_MS);
     }
-    this.ack(msg);
+    this.ack(d);
     // A replay from the dead-letter queue starts again from attempt 1.
     if (lease) await this.store.release(lease, true).catch(() => {});
     this.stats.deadLettered[reason] = (this.stats.deadLettered[reason] ?? 0) + 1;
@@ -296,31 +281,27 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     this.emit('dead-lettered', id, reason);
   }
 
-  private async storeUnavailable(msg: ConsumeMessage, err: unknown): Promise<void> {
+  /** Redis is unreachable: give the message back after a pause, and stop consuming until it returns. */
+  private async storeUnavailable(d: Delivery, err: unknown): Promise<void> {
     this.stats.storeErrors += 1;
     this.log.error({ err: errorMessage(err) }, 'dedup store unavailable: message requeued after a pause');
-    return this.requeue(msg, 'store unavailable', STORE_RETRY_MS);
+    this.storePause ??= this.pauseUntilStoreIsBack().finally(() => (this.storePause = undefined));
+    return this.requeue(d, 'store unavailable', STORE_RETRY_MS);
   }
 
   /** Give the message back to the broker (after `delayMs`, so nothing spins). */
-  private async requeue(msg: ConsumeMessage, why: string, delayMs = 0): Promise<void> {
-    if (delayMs > 0 && !this.draining.signal.aborted) await sleep(delayMs);
+  private async requeue(d: Delivery, why: string, delayMs = 0): Promise<void> {
+    if (delayMs > 0 && !this.stopRequested.signal.aborted) await sleep(delayMs);
     this.stats.requeued += 1;
-    this.log.debug({ why }, 'requeued');
-    try {
-      this.channel().nack(msg, false, true);
-    } catch {
-      // The channel is gone: the broker requeues every unacked message by itself.
-    }
+    this.log.debug({ msgId: d.msg.properties.messageId, why }, 'requeued');
+    d.requeue();
   }
 
-  private ack(msg: ConsumeMessage): void {
-    try {
-      this.channel().ack(msg);
-    } catch (err) {
-      // The channel died first: the broker redelivers, and the redelivery is acked as a duplicate.
-      this.log.warn({ err: errorMessage(err) }, 'ack failed: channel closed');
-    }
+  private ack(d: Delivery): void {
+    // A delivery whose channel died cannot be acked: the broker redelivers it and the
+    // redelivery finds the completion record.
+    if (!d.live) this.log.warn({ msgId: d.msg.properties.messageId }, 'channel closed before the ack: the redelivery will be acked as a duplicate');
+    d.ack();
   }
 
   private async withStoreRetries<T>(fn: () => Promise<T>, tries = 3): Promise<T> {
@@ -334,9 +315,51 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     }
   }
 
-  private channel(): ConfirmChannel {
-    if (!this.ch) throw new DedupPoolError('DRAINING', 'replica has no channel');
-    return this.ch;
+  // ---- the dedup store's health --------------------------------------------------
+
+  /** Wait until a quorum of Redis instances answers (retrying until stop()). */
+  private async waitForStore(): Promise<void> {
+    for (let attempt = 0; !(await this.store.healthy()); attempt++) {
+      if (attempt % 20 === 0) this.log.warn({ redis: this.opts.redisUrls.map(redactUrl) }, 'waiting for a quorum of Redis instances');
+      await sleep(250, undefined, { signal: this.stopRequested.signal }).catch(() => {});
+      if (this.stopRequested.signal.aborted) throw new StoreUnavailableError('stopped while waiting for Redis');
+    }
+  }
+
+  private async pauseUntilStoreIsBack(): Promise<void> {
+    this.log.warn('pausing consumption until the dedup store is back');
+    await this.consumer.pause();
+    await this.waitForStore().catch(() => {});
+    if (this.stopRequested.signal.aborted) return;
+    await this.consumer.resume();
+    this.log.info('dedup store is back: consuming again');
+  }
+
+  // ---- threads -----------------------------------------------------------------
+
+  private newPool(threads: number): HandlerPool {
+    return new HandlerPool({
+      handlerPath: this.opts.handler,
+      threads,
+      logLevel: this.opts.logLevel,
+      graceMs: Math.max(100, Math.floor(this.opts.lockTtlMs / 3)),
+      heapMb: this.opts.workerHeapMb,
+    });
+  }
+
+  /**
+   * Piscina cannot resize a pool in place: start a new one, send new tasks to it,
+   * and let the old one finish the tasks it has before it closes.
+   */
+  async setThreads(threads: number): Promise<void> {
+    if (threads === this.opts.threads) return;
+    const next = this.newPool(threads);
+    await next.probe();
+    const old = this.pool;
+    this.pool = next;
+    this.opts.threads = threads;
+    this.log.info({ threads }, 'thread pool replaced');
+    await old.close({ force: false });
   }
 
   // ---- lifecycle -----------------------------------------------------------------
@@ -352,7 +375,8 @@ export class Replica extends EventEmitter<ReplicaEvents> {
 
   private async drain(): Promise<void> {
     this.log.info({ inFlight: this.inFlight.size }, 'draining');
-    if (this.ch && this.consumerTag) await this.ch.cancel(this.consumerTag).catch(() => {});
+    this.stopRequested.abort();
+    await this.consumer.pause();
     const finished = await settleWithin([...this.inFlight], this.opts.drainTimeoutMs);
     if (!finished) {
       this.log.warn({ inFlight: this.inFlight.size }, 'drain timeout: aborting in-flight handlers');
@@ -363,24 +387,8 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     this.log.info({ stats: this.stats }, 'replica stopped');
   }
 
-  private onLost(err: Error): void {
-    if (this.stopping) return;
-    this.log.error({ err: err.message }, 'lost the broker: stopping (unacked messages are redelivered)');
-    this.draining.abort(err);
-    this.stopping = this.close();
-    this.emit('fatal', err);
-  }
-
   private async close(): Promise<void> {
-    const conn = this.conn;
-    const ch = this.ch;
-    this.conn = undefined;
-    this.ch = undefined;
-    conn?.removeAllListeners('close');
-    // Close the channel first: its close handshake is ordered after our last acks on
-    // that channel, while a bare connection close can overtake them.
-    await ch?.close().catch(() => {});
-    await conn?.close().catch(() => {});
+    await this.consumer.close();
     await this.pool.close().catch(() => {});
     await this.store.close().catch(() => {});
   }
@@ -392,8 +400,8 @@ export function retryDelay(attempt: number, baseMs: number, maxMs: number): numb
   return Math.round(exp * (0.8 + Math.random() * 0.4));
 }
 
-function republishProps(msg: ConsumeMessage): Options.Publish {
-  const p = msg.properties;
+function republishProps(d: Delivery): Options.Publish {
+  const p = d.msg.properties;
   return {
     persistent: true,
     messageId: p.messageId,

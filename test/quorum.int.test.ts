@@ -44,8 +44,8 @@ describe('Redlock quorum over 3 independent Redis masters', () => {
     env = await testEnv('fence');
     extra = [await startRedisServer(), await startRedisServer()];
     const clients = [connectRedis(REDIS_URL), ...extra.map((s) => connectRedis(s.url))];
-    await Promise.all(clients.map((c) => c.connect()));
     const store = new DedupStore(clients, { keys: keysFor(env.prefix), lockTtlMs: 5000, dedupTtlMs: 60_000 });
+    await waitFor(() => clients.every((c) => c.status === 'ready'), 5000, 'redis');
     try {
       const tokens: number[] = [];
       for (let i = 0; i < 3; i++) {
