@@ -9,7 +9,8 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { Piscina } from 'piscina';
 import { builtFile } from './paths.js';
-import { ConfigError, HandlerError, WorkerDiedError } from './errors.js';
+import { ConfigError, HandlerError, LeaseLostError, WorkerDiedError } from './errors.js';
+import type { LeaseBoard } from './lease-board.js';
 import type { HandlerMessage } from './message.js';
 import type { AbortRequest, WorkerData, WorkerResult, WorkerTask } from './worker-protocol.js';
 
@@ -22,6 +23,7 @@ export interface HandlerPoolOptions {
   graceMs: number;
   /** Heap limit per thread in MB; 0 for Node's default. */
   heapMb?: number;
+  leaseBoard: LeaseBoard;
 }
 
 export class HandlerPool {
@@ -33,7 +35,7 @@ export class HandlerPool {
     const file = builtFile('workers/handler-worker.js');
     if (!existsSync(file)) throw new Error(`worker file ${file} is missing: run "npm run build"`);
     const abortChannel = `dedup-pool:abort:${randomUUID()}`;
-    const workerData: WorkerData = { handlerPath: opts.handlerPath, abortChannel, logLevel: opts.logLevel };
+    const workerData: WorkerData = { handlerPath: opts.handlerPath, abortChannel, logLevel: opts.logLevel, leaseBoard: opts.leaseBoard.buffer };
     this.aborts = new BroadcastChannel(abortChannel);
     this.aborts.unref();
     this.piscina = new Piscina({
@@ -55,15 +57,16 @@ export class HandlerPool {
   /** Load the handler in a worker once, so a broken handler stops start-up instead of failing every message. */
   async probe(): Promise<void> {
     const res = await this.piscina.run({ kind: 'probe' });
-    if (!res.ok) throw new ConfigError('handler', `--handler ${this.opts.handlerPath} cannot be loaded: ${res.error.message}`);
+    if (!res.ok) throw new ConfigError('handler', `--handler ${this.opts.handlerPath} cannot be loaded: ${'error' in res ? res.error.message : 'unknown error'}`);
   }
 
   /**
    * Run the handler for one message. Resolves with its JSON result; rejects with
    * HandlerError (it threw), WorkerDiedError (the thread died or was terminated),
-   * or `signal.reason` when aborted.
+   * LeaseLostError (the lease in `leaseSlot` expired before a thread took the task),
+   * or `signal.reason` when aborted before it started.
    */
-  async run(message: HandlerMessage, fencingToken: number, signal: AbortSignal): Promise<string | undefined> {
+  async run(message: HandlerMessage, fencingToken: number, leaseSlot: number, signal: AbortSignal): Promise<string | undefined> {
     const taskId = this.nextTaskId++;
     const hard = new AbortController();
     let graceTimer: NodeJS.Timeout | undefined;
@@ -75,11 +78,12 @@ export class HandlerPool {
     if (signal.aborted) throw signal.reason;
     signal.addEventListener('abort', onAbort, { once: true });
     try {
-      const res = await this.piscina.run({ kind: 'run', taskId, message, fencingToken }, { signal: hard.signal });
-      if (!res.ok) throw new HandlerError(res.error.message, res.error.stack);
-      return res.resultJson;
+      const res = await this.piscina.run({ kind: 'run', taskId, message, fencingToken, leaseSlot }, { signal: hard.signal });
+      if (res.ok) return res.resultJson;
+      if ('leaseExpired' in res) throw new LeaseLostError(message.id);
+      throw new HandlerError(res.error.message, res.error.stack);
     } catch (err) {
-      if (err instanceof HandlerError) throw err;
+      if (err instanceof HandlerError || err instanceof LeaseLostError) throw err;
       if (hard.signal.aborted) throw new WorkerDiedError(`handler ignored its abort signal for ${this.opts.graceMs}ms; its thread was terminated`, { cause: err });
       throw new WorkerDiedError(`worker thread died: ${(err as Error).message}`, { cause: err });
     } finally {

@@ -13,7 +13,7 @@ export interface LeaseKeeper {
   stop(): void;
 }
 
-export function keepLease(store: DedupStore, lease: Lease, lockTtlMs: number, onExtended?: () => void): LeaseKeeper {
+export function keepLease(store: DedupStore, lease: Lease, lockTtlMs: number, onExtended?: (validUntil: number) => void): LeaseKeeper {
   const controller = new AbortController();
   let extensions = 0;
   let stopped = false;
@@ -39,7 +39,7 @@ export function keepLease(store: DedupStore, lease: Lease, lockTtlMs: number, on
       return lose();
     }
     extensions += 1;
-    onExtended?.();
+    onExtended?.(lease.validUntil);
     schedule();
   };
   function stop(): void {

@@ -9,10 +9,11 @@ import type { Options } from 'amqplib';
 import { queueNames, type QueueNames } from './amqp.js';
 import { Consumer, type Delivery } from './consumer.js';
 import { DedupStore, connectRedis, decodeRecord, encodeRecord, fingerprint, type Lease } from './dedup-store.js';
-import { DedupPoolError, StoreUnavailableError, errorMessage } from './errors.js';
+import { DedupPoolError, LeaseLostError, StoreUnavailableError, errorMessage } from './errors.js';
 import { HandlerPool } from './handler-pool.js';
 import { keysFor } from './keys.js';
 import { keepLease } from './lease.js';
+import { LeaseBoard } from './lease-board.js';
 import { createLogger, redactUrl, type Logger } from './logger.js';
 import { parseDelivery, type HandlerMessage } from './message.js';
 import { resolveOptions, type OptionsInput, type PoolOptions } from './options.js';
@@ -49,6 +50,8 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   private readonly store: DedupStore;
   private readonly consumer: Consumer;
   private pool: HandlerPool;
+  /** One slot per unacked delivery: at most `prefetch` leases are held at once. */
+  private readonly leaseBoard: LeaseBoard;
   private readonly inFlight = new Set<Promise<void>>();
   /** Aborted when stop() begins: ends start-up retries, parking and waits for Redis. */
   private readonly stopRequested = new AbortController();
@@ -73,6 +76,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
       this.log,
       (d) => this.onDelivery(d),
     );
+    this.leaseBoard = new LeaseBoard(this.opts.prefetch);
     this.pool = this.newPool(this.opts.threads);
   }
 
@@ -165,18 +169,23 @@ export class Replica extends EventEmitter<ReplicaEvents> {
       attempt: lease.fence,
       redelivered: d.msg.fields.redelivered,
     };
-    const keeper = keepLease(this.store, lease, this.opts.lockTtlMs, () => (this.stats.leaseExtensions += 1));
+    const slot = this.leaseBoard.acquire(lease.validUntil);
+    const keeper = keepLease(this.store, lease, this.opts.lockTtlMs, (validUntil) => {
+      this.stats.leaseExtensions += 1;
+      this.leaseBoard.set(slot, validUntil);
+    });
     const timeout = this.opts.handlerTimeoutMs > 0 ? AbortSignal.timeout(this.opts.handlerTimeoutMs) : undefined;
     const signal = AbortSignal.any([keeper.signal, this.draining.signal, ...(timeout ? [timeout] : [])]);
     const started = performance.now();
     let resultJson: string | undefined;
     try {
-      resultJson = await this.pool.run(message, lease.fence, signal);
+      resultJson = await this.pool.run(message, lease.fence, slot, signal);
     } catch (err) {
-      const why = keeper.signal.aborted ? 'lease-lost' : this.draining.signal.aborted ? 'draining' : timeout?.aborted ? 'timeout' : 'failed';
+      const why = keeper.signal.aborted || err instanceof LeaseLostError ? 'lease-lost' : this.draining.signal.aborted ? 'draining' : timeout?.aborted ? 'timeout' : 'failed';
       return this.failed(d, lease, err, why);
     } finally {
       keeper.stop();
+      this.leaseBoard.release(slot);
       recordHandlerTime(this.stats, performance.now() - started);
     }
 
@@ -344,6 +353,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
       logLevel: this.opts.logLevel,
       graceMs: Math.max(100, Math.floor(this.opts.lockTtlMs / 3)),
       heapMb: this.opts.workerHeapMb,
+      leaseBoard: this.leaseBoard,
     });
   }
 

@@ -12,16 +12,20 @@ export interface WorkerData {
   /** Name of the BroadcastChannel on which AbortRequests arrive. */
   abortChannel: string;
   logLevel: string;
+  /** LeaseBoard memory: lease expiry per slot, checked before each handler call. */
+  leaseBoard: SharedArrayBuffer;
 }
 
 export type WorkerTask =
   /** Load the handler and report whether it exports a function. */
   | { kind: 'probe' }
-  | { kind: 'run'; taskId: number; message: HandlerMessage; fencingToken: number };
+  | { kind: 'run'; taskId: number; message: HandlerMessage; fencingToken: number; leaseSlot: number };
 
 export type WorkerResult =
   | { ok: true; /** JSON of the handler's return value; absent for undefined. */ resultJson?: string }
-  | { ok: false; error: { name: string; message: string; stack?: string } };
+  | { ok: false; error: { name: string; message: string; stack?: string } }
+  /** The lease had expired when a thread picked the task up: the handler was not called. */
+  | { ok: false; leaseExpired: true };
 
 /** Posted on the abort channel: the task's `ctx.signal` must fire. */
 export interface AbortRequest {

@@ -6,6 +6,7 @@
 import { BroadcastChannel, threadId, workerData } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
+import { leaseValid } from '../src/lease-board.js';
 import type { HandlerMessage } from '../src/message.js';
 import type { AbortRequest, WorkerData, WorkerResult, WorkerTask } from '../src/worker-protocol.js';
 
@@ -50,6 +51,7 @@ export default async function runTask(task: WorkerTask): Promise<WorkerResult> {
     }
   }
   const fn = await loadHandler();
+  if (!leaseValid(data.leaseBoard, task.leaseSlot)) return { ok: false, leaseExpired: true };
   const controller = new AbortController();
   running.set(task.taskId, controller);
   try {

@@ -13,8 +13,16 @@ export interface ReplicaProcess {
   waitForLog(msg: string, timeoutMs?: number): Promise<Record<string, unknown>>;
 }
 
-export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): ReplicaProcess {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+export interface SpawnOptions {
+  /** Command to run node under, e.g. ['ip', 'netns', 'exec', NS]. */
+  wrap?: string[];
+  /** Own process group, so the whole "host" can be stopped with one signal. */
+  detached?: boolean;
+}
+
+export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}, opts: SpawnOptions = {}): ReplicaProcess {
+  const [cmd, ...pre] = [...(opts.wrap ?? []), process.execPath];
+  const child = spawn(cmd!, [...pre, BIN, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'], detached: opts.detached ?? false });
   const logs: Record<string, unknown>[] = [];
   const stderr: string[] = [];
   let buf = '';

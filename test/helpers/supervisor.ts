@@ -1,5 +1,5 @@
 /** A supervisor started through the real CLI, with its admin endpoint found from its log. */
-import { spawnCli, type ReplicaProcess } from './processes.js';
+import { spawnCli, type ReplicaProcess, type SpawnOptions } from './processes.js';
 import { waitFor } from './services.js';
 import type { SupervisorStatus } from '../../src/supervisor.js';
 
@@ -10,8 +10,12 @@ export interface SupervisorProcess extends ReplicaProcess {
   metrics(): Promise<Map<string, number>>;
 }
 
-export async function startSupervisor(args: { queue: string; prefix: string; handler: string; extra?: string[] }, env: NodeJS.ProcessEnv = {}): Promise<SupervisorProcess> {
-  const p = spawnCli(['start', '--queue', args.queue, '--prefix', args.prefix, '--handler', args.handler, '--admin', '127.0.0.1:0', ...(args.extra ?? [])], env);
+export async function startSupervisor(
+  args: { queue: string; prefix: string; handler: string; admin?: string; extra?: string[] },
+  env: NodeJS.ProcessEnv = {},
+  spawnOpts: SpawnOptions = {},
+): Promise<SupervisorProcess> {
+  const p = spawnCli(['start', '--queue', args.queue, '--prefix', args.prefix, '--handler', args.handler, '--admin', args.admin ?? '127.0.0.1:0', ...(args.extra ?? [])], env, spawnOpts);
   const started = await p.waitForLog('supervisor started');
   const admin = started.admin as string;
   const status = async (): Promise<SupervisorStatus> => (await fetch(`http://${admin}/status`)).json() as Promise<SupervisorStatus>;
