@@ -4,6 +4,7 @@
  */
 import amqp, { type ChannelModel, type ConfirmChannel, type Options } from 'amqplib';
 import { PublishError } from './errors.js';
+import type { TlsFiles } from './tls.js';
 
 export interface QueueNames {
   queue: string;
@@ -15,8 +16,10 @@ export function queueNames(queue: string): QueueNames {
   return { queue, retry: `${queue}.retry`, dlq: `${queue}.dlq` };
 }
 
-export async function connectAmqp(url: string, name: string): Promise<ChannelModel> {
-  return amqp.connect(url, { clientProperties: { connection_name: name } });
+/** `tls` applies to amqps:// URLs only. */
+export async function connectAmqp(url: string, name: string, tls: TlsFiles = {}): Promise<ChannelModel> {
+  const secure = url.startsWith('amqps:') ? tls : {};
+  return amqp.connect(url, { clientProperties: { connection_name: name }, ...secure });
 }
 
 /**

@@ -16,6 +16,7 @@ import { assertTopology, connectAmqp, publishConfirmed, type QueueNames } from '
 import { errorMessage } from './errors.js';
 import type { Logger } from './logger.js';
 import { redactUrl } from './logger.js';
+import type { TlsFiles } from './tls.js';
 
 export interface Delivery {
   readonly msg: ConsumeMessage;
@@ -30,6 +31,7 @@ export interface Delivery {
 
 export interface ConsumerOptions {
   amqpUrl: string;
+  tls?: TlsFiles;
   names: QueueNames;
   queueType: 'classic' | 'quorum';
   prefetch: number;
@@ -114,7 +116,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
   }
 
   private async connect(): Promise<void> {
-    const conn = await connectAmqp(this.opts.amqpUrl, `dedup-pool ${hostname()}:${process.pid}`);
+    const conn = await connectAmqp(this.opts.amqpUrl, `dedup-pool ${hostname()}:${process.pid}`, this.opts.tls);
     this.conn = conn;
     conn.on('error', (err: Error) => this.log.warn({ err: errorMessage(err) }, 'AMQP connection error'));
     conn.on('close', () => this.onClosed(conn, 'connection'));

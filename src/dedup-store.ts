@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { StoreUnavailableError, errorMessage } from './errors.js';
 import type { Keys } from './keys.js';
+import type { TlsFiles } from './tls.js';
 
 const SCRIPTS = {
   dedupBegin: { file: 'begin.lua', keys: 3 },
@@ -44,8 +45,10 @@ export function defineScripts(client: Redis): ScriptedRedis {
  * Every call has a timeout and commands fail fast while disconnected (no offline
  * queue): a lock client must never hang. The client reconnects by itself.
  */
-export function connectRedis(url: string, commandTimeoutMs = 2000): ScriptedRedis {
+export function connectRedis(url: string, tls: TlsFiles = {}, commandTimeoutMs = 2000): ScriptedRedis {
   const client = new Redis(url, {
+    // rediss:// turns TLS on by itself; these add a private CA or a client certificate.
+    ...(url.startsWith('rediss:') && Object.keys(tls).length > 0 ? { tls: { ...tls } } : {}),
     commandTimeout: commandTimeoutMs,
     connectTimeout: commandTimeoutMs,
     maxRetriesPerRequest: 1,

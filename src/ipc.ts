@@ -12,7 +12,7 @@ export type ToReplica =
 
 export type FromReplica =
   | { type: 'ready' }
-  | { type: 'stats'; stats: ReplicaStats; threads: number }
+  | { type: 'stats'; stats: ReplicaStats; threads: number; consuming: boolean }
   /** Start-up failed; the replica exits right after. */
   | { type: 'fatal'; message: string; code?: string };
 

@@ -39,6 +39,9 @@ export function createMetrics(status: () => SupervisorStatus): Registry {
   add(snapshot('dedup_parked_total', 'Duplicates that found the id locked elsewhere and were parked.', 'counter', () => [{ value: t().parked }]));
   add(snapshot('dedup_requeued_total', 'Messages given back to the broker (lease lost, store unavailable, draining).', 'counter', () => [{ value: t().requeued }]));
   add(snapshot('dedup_store_errors_total', 'Messages that met an unavailable dedup store.', 'counter', () => [{ value: t().storeErrors }]));
+  add(snapshot('dedup_reconnects_total', 'AMQP connections lost and re-established.', 'counter', () => [{ value: t().reconnects }]));
+  add(snapshot('dedup_consumer_cancellations_total', 'Consumers cancelled by the broker (queue deleted).', 'counter', () => [{ value: t().cancellations }]));
+  add(snapshot('dedup_consuming_replicas', 'Replicas subscribed to the queue now.', 'gauge', () => [{ value: status().slots.filter((s) => s.consuming).length }]));
   add(snapshot('dedup_in_flight', 'Messages being processed now.', 'gauge', () => [{ value: t().inFlight }]));
   add(snapshot('dedup_replica_restarts_total', 'Replica processes restarted after a crash.', 'counter', () => [{ value: status().restarts }]));
   add(snapshot('dedup_replicas', 'Replica processes by state.', 'gauge', () => {

@@ -63,6 +63,12 @@ export interface PoolOptions {
   workerHeapMb: number;
   /** A message whose id was completed with a different body: `dead-letter` it as ID_CONFLICT, or `ack` it as a duplicate. Default `dead-letter`. */
   onConflict: 'dead-letter' | 'ack';
+  /** CA bundle (PEM file) trusted for amqps:// and rediss:// connections. Default: the system's. */
+  tlsCa?: string;
+  /** Client certificate (PEM file) for amqps:// and rediss://. Default: none. */
+  tlsCert?: string;
+  /** Client key (PEM file) for amqps:// and rediss://. Default: none. */
+  tlsKey?: string;
   /** Supervisor: replica processes on this host. Default 1. */
   replicas: number;
   /** Supervisor: admin HTTP endpoint (/metrics /healthz /readyz /status /scale), `host:port`. Default `127.0.0.1:9464`. */
@@ -217,6 +223,9 @@ export const OPTION_SPECS = [
   spec({ key: 'handlerTimeoutMs', flag: 'handler-timeout', env: 'DEDUP_HANDLER_TIMEOUT', doc: 'longest handler run (0: none)', kind: duration(0), default: 0 }),
   spec({ key: 'workerHeapMb', flag: 'worker-heap-mb', env: 'DEDUP_WORKER_HEAP_MB', doc: 'heap limit per worker thread in MB (0: default)', kind: int(0, 65536), default: 0 }),
   spec({ key: 'onConflict', flag: 'on-conflict', env: 'DEDUP_ON_CONFLICT', doc: 'same id, other body: dead-letter or ack', kind: oneOf('dead-letter', 'ack'), default: 'dead-letter' }),
+  spec({ key: 'tlsCa', flag: 'tls-ca', env: 'DEDUP_TLS_CA', doc: 'CA bundle (PEM) for amqps:// and rediss://', kind: text(/^.+$/, 'a file path'), optional: true }),
+  spec({ key: 'tlsCert', flag: 'tls-cert', env: 'DEDUP_TLS_CERT', doc: 'client certificate (PEM) for amqps:// and rediss://', kind: text(/^.+$/, 'a file path'), optional: true }),
+  spec({ key: 'tlsKey', flag: 'tls-key', env: 'DEDUP_TLS_KEY', doc: 'client key (PEM) for amqps:// and rediss://', kind: text(/^.+$/, 'a file path'), optional: true }),
   spec({ key: 'replicas', flag: 'replicas', env: 'DEDUP_REPLICAS', doc: 'replica processes (supervisor)', kind: int(1, 64), default: 1 }),
   spec({ key: 'admin', flag: 'admin', env: 'DEDUP_ADMIN', doc: 'admin HTTP endpoint host:port (supervisor)', kind: text(/^[\w.-]+:\d{1,5}$|^\[[\da-f:]+\]:\d{1,5}$/i, 'host:port, like 127.0.0.1:9464 (port 0 picks a free one)'), default: '127.0.0.1:9464' }),
   spec({ key: 'adminToken', flag: 'admin-token', env: 'DEDUP_ADMIN_TOKEN', doc: 'bearer token for admin mutations (supervisor)', kind: text(/^\S{8,}$/, 'at least 8 characters without spaces'), optional: true }),
@@ -251,6 +260,9 @@ export function validate(input: OptionsInput): PoolOptions {
   const opts = out as unknown as PoolOptions;
   if (opts.retryMaxDelayMs < opts.retryDelayMs) {
     throw new ConfigError('retry-max-delay', `--retry-max-delay must be at least --retry-delay (${opts.retryDelayMs}ms)`);
+  }
+  if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
+    throw new ConfigError(opts.tlsCert ? 'tls-key' : 'tls-cert', '--tls-cert and --tls-key go together: give both or neither');
   }
   if (opts.dedupTtlMs < opts.lockTtlMs) {
     throw new ConfigError('dedup-ttl', `--dedup-ttl must be at least --lock-ttl (${opts.lockTtlMs}ms)`);

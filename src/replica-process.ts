@@ -11,13 +11,17 @@ function send(msg: FromReplica): void {
   if (process.connected) process.send!(msg);
 }
 
+function sendStats(r: Replica): void {
+  send({ type: 'stats', stats: r.stats, threads: r.opts.threads, consuming: r.ready });
+}
+
 let replica: Replica | undefined;
 let timer: NodeJS.Timeout | undefined;
 
 async function shutdown(code: number): Promise<never> {
   if (timer) clearInterval(timer);
   await replica?.stop().catch(() => {});
-  if (replica) send({ type: 'stats', stats: replica.stats, threads: replica.opts.threads });
+  if (replica) sendStats(replica);
   process.exit(code);
 }
 
@@ -33,7 +37,7 @@ process.on('message', (msg: ToReplica) => {
           process.exit(2);
         }
         send({ type: 'ready' });
-        timer = setInterval(() => send({ type: 'stats', stats: replica!.stats, threads: replica!.opts.threads }), STATS_INTERVAL_MS);
+        timer = setInterval(() => sendStats(replica!), STATS_INTERVAL_MS);
       })();
       break;
     case 'drain':

@@ -17,6 +17,7 @@ import { LeaseBoard } from './lease-board.js';
 import { createLogger, redactUrl, type Logger } from './logger.js';
 import { parseDelivery, type HandlerMessage } from './message.js';
 import { resolveOptions, type OptionsInput, type PoolOptions } from './options.js';
+import { loadTls } from './tls.js';
 import { newStats, recordHandlerTime, type ReplicaStats } from './stats.js';
 
 /** Headers dedup-pool sets on dead-lettered and retried messages. */
@@ -66,16 +67,19 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     this.opts.handler = resolve(this.opts.handler);
     this.log = log ?? createLogger(this.opts.logLevel, { queue: this.opts.queue });
     this.names = queueNames(this.opts.queue);
-    this.store = new DedupStore(this.opts.redisUrls.map((u) => connectRedis(u)), {
+    const tls = loadTls(this.opts);
+    this.store = new DedupStore(this.opts.redisUrls.map((u) => connectRedis(u, tls)), {
       keys: keysFor(this.opts.prefix),
       lockTtlMs: this.opts.lockTtlMs,
       dedupTtlMs: this.opts.dedupTtlMs,
     });
     this.consumer = new Consumer(
-      { amqpUrl: this.opts.amqpUrl, names: this.names, queueType: this.opts.queueType, prefetch: this.opts.prefetch },
+      { amqpUrl: this.opts.amqpUrl, tls, names: this.names, queueType: this.opts.queueType, prefetch: this.opts.prefetch },
       this.log,
       (d) => this.onDelivery(d),
     );
+    this.consumer.on('lost', () => (this.stats.reconnects += 1));
+    this.consumer.on('cancelled', () => (this.stats.cancellations += 1));
     this.leaseBoard = new LeaseBoard(this.opts.prefetch);
     this.pool = this.newPool(this.opts.threads);
   }

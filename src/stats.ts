@@ -18,6 +18,10 @@ export interface ReplicaStats {
   leaseExtensions: number;
   leaseLost: number;
   storeErrors: number;
+  /** AMQP connections lost (each followed by a reconnect). */
+  reconnects: number;
+  /** Consumers cancelled by the broker (each followed by a re-subscribe). */
+  cancellations: number;
   inFlight: number;
   /** Handler run time: count, sum and cumulative-free bucket counts (one more than HANDLER_BUCKETS_MS, for +Inf). */
   handler: { count: number; totalMs: number; maxMs: number; buckets: number[] };
@@ -35,6 +39,8 @@ export function newStats(): ReplicaStats {
     leaseExtensions: 0,
     leaseLost: 0,
     storeErrors: 0,
+    reconnects: 0,
+    cancellations: 0,
     inFlight: 0,
     handler: { count: 0, totalMs: 0, maxMs: 0, buckets: new Array(HANDLER_BUCKETS_MS.length + 1).fill(0) },
   };
@@ -65,6 +71,8 @@ export function sumStats(list: ReplicaStats[]): ReplicaStats {
     out.leaseExtensions += s.leaseExtensions;
     out.leaseLost += s.leaseLost;
     out.storeErrors += s.storeErrors;
+    out.reconnects += s.reconnects;
+    out.cancellations += s.cancellations;
     out.inFlight += s.inFlight;
     out.handler.count += s.handler.count;
     out.handler.totalMs += s.handler.totalMs;

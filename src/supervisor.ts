@@ -29,6 +29,8 @@ export interface SlotStatus {
   uptimeMs: number;
   restarts: number;
   threads: number;
+  /** Subscribed to the queue now (false while reconnecting or after the broker cancelled it). */
+  consuming: boolean;
   inFlight: number;
   lastError?: string;
 }
@@ -37,6 +39,7 @@ export interface SupervisorStatus {
   /** Target number of replicas. */
   replicas: number;
   threads: number;
+  /** At least one replica is consuming. */
   ready: boolean;
   restarts: number;
   slots: SlotStatus[];
@@ -53,6 +56,7 @@ interface Slot {
   consecutiveCrashes: number;
   startFailures: number;
   threads: number;
+  consuming: boolean;
   stats: ReplicaStats;
   lastError?: string;
   timer?: NodeJS.Timeout;
@@ -123,7 +127,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return {
       replicas: this.target,
       threads: this.opts.threads,
-      ready: visible.some((s) => s.state === 'ready'),
+      ready: visible.some((s) => s.state === 'ready' && s.consuming),
       restarts: this.restarts,
       slots: visible.map((s) => ({
         slot: s.slot,
@@ -132,6 +136,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         uptimeMs: s.readyAt && s.state !== 'backoff' ? now - s.readyAt : 0,
         restarts: s.restarts,
         threads: s.threads,
+        consuming: s.state === 'ready' && s.consuming,
         inFlight: s.stats.inFlight,
         ...(s.lastError !== undefined && { lastError: s.lastError }),
       })),
@@ -160,7 +165,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const used = new Set(this.slots.filter((s) => s.state !== 'stopped').map((s) => s.slot));
     let n = 0;
     while (used.has(n)) n++;
-    const slot: Slot = { slot: n, state: 'starting', restarts: 0, consecutiveCrashes: 0, startFailures: 0, threads: this.opts.threads, stats: newStats() };
+    const slot: Slot = { slot: n, state: 'starting', restarts: 0, consecutiveCrashes: 0, startFailures: 0, threads: this.opts.threads, consuming: false, stats: newStats() };
     this.slots.push(slot);
     return slot;
   }
@@ -195,6 +200,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       case 'ready':
         slot.state = slot.state === 'starting' ? 'ready' : slot.state;
         slot.readyAt = Date.now();
+        slot.consuming = true;
         slot.startFailures = 0;
         this.log.info({ slot: slot.slot, pid: slot.child?.pid }, 'replica ready');
         if (this.live().length >= this.target && this.live().every((s) => s.state === 'ready')) this.emit('ready');
@@ -202,6 +208,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       case 'stats':
         slot.stats = msg.stats;
         slot.threads = msg.threads;
+        slot.consuming = msg.consuming;
         break;
       case 'fatal':
         slot.lastError = msg.message;
@@ -213,6 +220,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     // Keep the counters of the exited process; nothing of it is in flight any more.
     this.retired = sumStats([this.retired, { ...slot.stats, inFlight: 0 }]);
     slot.stats = newStats();
+    slot.consuming = false;
     const wasReady = slot.readyAt !== undefined;
     slot.child = undefined;
 
