@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'LEASE_LOST'
   | 'HANDLER_FAILED'
   | 'WORKER_DIED'
+  | 'HANDLER_TIMEOUT'
   | 'MAX_ATTEMPTS'
   | 'PUBLISH_FAILED'
   | 'DRAINING';
@@ -75,6 +76,13 @@ export class HandlerError extends DedupPoolError {
 export class WorkerDiedError extends DedupPoolError {
   constructor(message: string, options?: ErrorOptions) {
     super('WORKER_DIED', message, options);
+  }
+}
+
+/** The handler ran past --handler-timeout (counted from when a thread took it). */
+export class HandlerTimeoutError extends DedupPoolError {
+  constructor(timeoutMs: number, detail: string) {
+    super('HANDLER_TIMEOUT', `handler ran over --handler-timeout (${timeoutMs}ms): ${detail}`);
   }
 }
 

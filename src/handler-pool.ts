@@ -1,6 +1,9 @@
 /**
  * Runs handler tasks on a piscina pool of worker threads.
  *
+ * A caller first reserves a thread, then runs on it: a task starts the moment it
+ * is dispatched, so its timeout counts run time, and the replica takes the lease
+ * (which counts an attempt) only once a thread is ready for the handler.
  * Aborting is two-staged: first the task's `ctx.signal` fires (cooperative);
  * a handler still running after `graceMs` has its thread terminated by piscina.
  */
@@ -9,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { Piscina } from 'piscina';
 import { builtFile } from './paths.js';
-import { ConfigError, HandlerError, LeaseLostError, WorkerDiedError } from './errors.js';
+import { ConfigError, HandlerError, HandlerTimeoutError, LeaseLostError, WorkerDiedError, errorMessage } from './errors.js';
 import type { LeaseBoard } from './lease-board.js';
 import type { HandlerMessage } from './message.js';
 import type { AbortRequest, WorkerData, WorkerResult, WorkerTask } from './worker-protocol.js';
@@ -26,10 +29,19 @@ export interface HandlerPoolOptions {
   leaseBoard: LeaseBoard;
 }
 
+/** A thread reserved for one task. */
+export interface Thread {
+  readonly pool: HandlerPool;
+  used: boolean;
+  release(): void;
+}
+
 export class HandlerPool {
   private readonly piscina: Piscina<WorkerTask, WorkerResult>;
   private readonly aborts: BroadcastChannel;
   private nextTaskId = 1;
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
 
   constructor(private readonly opts: HandlerPoolOptions) {
     const file = builtFile('workers/handler-worker.js');
@@ -66,30 +78,59 @@ export class HandlerPool {
    * LeaseLostError (the lease in `leaseSlot` expired before a thread took the task),
    * or `signal.reason` when aborted before it started.
    */
-  async run(message: HandlerMessage, fencingToken: number, leaseSlot: number, signal: AbortSignal): Promise<string | undefined> {
+  async run(thread: Thread, message: HandlerMessage, fencingToken: number, leaseSlot: number, outer: AbortSignal, timeoutMs = 0): Promise<string | undefined> {
+    if (thread.pool !== this || thread.used) throw new Error('run() needs a fresh thread reserved from this pool');
+    thread.used = true;
     const taskId = this.nextTaskId++;
     const hard = new AbortController();
+    const timeout = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined;
+    const signal = timeout ? AbortSignal.any([outer, timeout]) : outer;
     let graceTimer: NodeJS.Timeout | undefined;
     const onAbort = (): void => {
       const req: AbortRequest = { taskId, reason: String((signal.reason as Error)?.message ?? signal.reason) };
       this.aborts.postMessage(req);
       graceTimer = setTimeout(() => hard.abort(signal.reason), this.opts.graceMs);
     };
-    if (signal.aborted) throw signal.reason;
     signal.addEventListener('abort', onAbort, { once: true });
     try {
+      if (outer.aborted) throw outer.reason;
       const res = await this.piscina.run({ kind: 'run', taskId, message, fencingToken, leaseSlot }, { signal: hard.signal });
       if (res.ok) return res.resultJson;
       if ('leaseExpired' in res) throw new LeaseLostError(message.id);
       throw new HandlerError(res.error.message, res.error.stack);
     } catch (err) {
-      if (err instanceof HandlerError || err instanceof LeaseLostError) throw err;
+      if (timeout?.aborted && !outer.aborted) {
+        const what = hard.signal.aborted ? `it ignored its abort signal for ${this.opts.graceMs}ms; its thread was terminated` : errorMessage(err);
+        throw new HandlerTimeoutError(timeoutMs, what);
+      }
+      if (err instanceof HandlerError || err instanceof LeaseLostError || err === outer.reason) throw err;
       if (hard.signal.aborted) throw new WorkerDiedError(`handler ignored its abort signal for ${this.opts.graceMs}ms; its thread was terminated`, { cause: err });
       throw new WorkerDiedError(`worker thread died: ${(err as Error).message}`, { cause: err });
     } finally {
       signal.removeEventListener('abort', onAbort);
       if (graceTimer) clearTimeout(graceTimer);
+      thread.release();
     }
+  }
+
+  /** Wait for a free thread. Give it back with `release()` if it ends up unused. */
+  async reserve(): Promise<Thread> {
+    if (this.running < this.opts.threads) this.running += 1;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    let released = false;
+    const thread: Thread = {
+      pool: this,
+      used: false,
+      release: () => {
+        if (released) return;
+        released = true;
+        // Hand the thread to the next waiter, or free it.
+        const next = this.waiting.shift();
+        if (next) next();
+        else this.running -= 1;
+      },
+    };
+    return thread;
   }
 
   /** `force: false` lets running and queued tasks finish first (used when the pool is replaced). */

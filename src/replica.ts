@@ -141,27 +141,47 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     const { id } = parsed;
     const bodyPrint = fingerprint(d.msg.content);
 
-    // 2 + 3. Fast duplicate check, lock and authoritative check: one atomic step.
-    // Held elsewhere: park (look again with backoff) until the holder completes or its lease runs out.
+    // 2. Fast duplicate check, without the lock: most copies of completed ids end here.
+    let record: string | null;
+    try {
+      record = await this.store.record(id);
+    } catch (err) {
+      return this.storeUnavailable(d, err);
+    }
+    if (record !== null) return this.duplicate(d, id, 'done', bodyPrint, record);
+
+    // 3. Lock, once a thread is free to run the handler at once: a lease never waits in a
+    // queue, and each grant (which counts an attempt) is a real run. The grant and the
+    // authoritative completion check are one atomic step. Held elsewhere: park (look again
+    // with backoff) until the holder completes or its lease runs out.
+    const pool = this.pool;
+    let thread = await pool.reserve();
     let begun;
     let parked = false;
     try {
       begun = await this.store.begin(id);
       for (let wait = PARK_FIRST_MS; begun.state === 'locked'; wait = Math.min(wait * 2, PARK_MAX_MS)) {
+        thread.release();
         if (!parked) this.stats.parked += 1;
         parked = true;
         if (this.stopRequested.signal.aborted) return this.requeue(d, 'draining while parked');
         await sleep(Math.min(wait, Math.max(begun.retryInMs, PARK_FIRST_MS)));
+        thread = await pool.reserve();
         begun = await this.store.begin(id);
       }
     } catch (err) {
+      thread.release();
       return this.storeUnavailable(d, err);
     }
-    if (begun.state === 'done') return this.duplicate(d, id, parked ? 'in-flight' : 'done', bodyPrint, begun.record);
+    if (begun.state === 'done') {
+      thread.release();
+      return this.duplicate(d, id, parked ? 'in-flight' : 'done', bodyPrint, begun.record);
+    }
     const { lease } = begun;
 
     // Attempts are counted by the lease grants in Redis, so a crash loop is bounded too.
     if (lease.fence > this.opts.maxAttempts) {
+      thread.release();
       return this.deadLetter(d, lease, 'MAX_ATTEMPTS', `${lease.fence - 1} attempts ended without completing`);
     }
 
@@ -178,14 +198,13 @@ export class Replica extends EventEmitter<ReplicaEvents> {
       this.stats.leaseExtensions += 1;
       this.leaseBoard.set(slot, validUntil);
     });
-    const timeout = this.opts.handlerTimeoutMs > 0 ? AbortSignal.timeout(this.opts.handlerTimeoutMs) : undefined;
-    const signal = AbortSignal.any([keeper.signal, this.draining.signal, ...(timeout ? [timeout] : [])]);
+    const signal = AbortSignal.any([keeper.signal, this.draining.signal]);
     const started = performance.now();
     let resultJson: string | undefined;
     try {
-      resultJson = await this.pool.run(message, lease.fence, slot, signal);
+      resultJson = await pool.run(thread, message, lease.fence, slot, signal, this.opts.handlerTimeoutMs);
     } catch (err) {
-      const why = keeper.signal.aborted || err instanceof LeaseLostError ? 'lease-lost' : this.draining.signal.aborted ? 'draining' : timeout?.aborted ? 'timeout' : 'failed';
+      const why = keeper.signal.aborted || err instanceof LeaseLostError ? 'lease-lost' : this.draining.signal.aborted ? 'draining' : 'failed';
       return this.failed(d, lease, err, why);
     } finally {
       keeper.stop();
@@ -215,7 +234,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   }
 
   /** 6. The handler failed: retry with backoff, or dead-letter after the last attempt. */
-  private async failed(d: Delivery, lease: Lease, err: unknown, why: 'failed' | 'lease-lost' | 'draining' | 'timeout'): Promise<void> {
+  private async failed(d: Delivery, lease: Lease, err: unknown, why: 'failed' | 'lease-lost' | 'draining'): Promise<void> {
     const id = lease.id;
     if (why === 'lease-lost') {
       // Someone else may hold the id now; the lease is not ours to release.
@@ -227,8 +246,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
       await this.store.release(lease).catch(() => {});
       return this.requeue(d, 'draining');
     }
-    const reason = why === 'timeout' ? 'HANDLER_TIMEOUT' : err instanceof DedupPoolError ? err.code : 'HANDLER_FAILED';
-    if (why === 'timeout') err = new Error(`handler ran over --handler-timeout (${this.opts.handlerTimeoutMs}ms): ${errorMessage(err)}`);
+    const reason = err instanceof DedupPoolError ? err.code : 'HANDLER_FAILED';
     if (lease.fence >= this.opts.maxAttempts) return this.deadLetter(d, lease, reason, errorMessage(err));
 
     try {
@@ -355,7 +373,8 @@ export class Replica extends EventEmitter<ReplicaEvents> {
       handlerPath: this.opts.handler,
       threads,
       logLevel: this.opts.logLevel,
-      graceMs: Math.max(100, Math.floor(this.opts.lockTtlMs / 3)),
+      // Long enough to clean up after an abort, short enough that a lost lease is not outrun.
+      graceMs: Math.min(1000, Math.max(100, Math.floor(this.opts.lockTtlMs / 3))),
       heapMb: this.opts.workerHeapMb,
       leaseBoard: this.leaseBoard,
     });

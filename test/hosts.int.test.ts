@@ -85,7 +85,7 @@ describe('many hosts', () => {
 
     // The link comes back: host 1 reconnects by itself and is ready again.
     hosts[0]!.restore();
-    await sups[0]!.waitForStatus((s) => s.slots.every((x) => x.state === 'ready'), 'host 1 ready after the cut', 60_000);
+    await sups[0]!.waitForStatus((s) => s.ready && s.slots.every((x) => x.consuming), 'host 1 consuming after the cut', 60_000);
     expect((await fetch(`http://${sups[0]!.admin}/readyz`)).status).toBe(200);
   });
 
@@ -104,7 +104,7 @@ describe('many hosts', () => {
     // Thawed, host 1 finds its connections gone, reconnects, and any handler it finishes late is
     // either recorded (nobody else ran it) or refused by the completion script (someone did).
     process.kill(-sups[0]!.child.pid!, 'SIGCONT');
-    await sups[0]!.waitForStatus((s) => s.slots.every((x) => x.state === 'ready') && s.totals.inFlight === 0, 'host 1 settled after thawing', 60_000);
+    await sups[0]!.waitForStatus((s) => s.slots.every((x) => x.consuming) && s.totals.inFlight === 0, 'host 1 settled after thawing', 60_000);
     await waitFor(async () => (await env.ch.checkQueue(env.queue)).messageCount === 0, 30_000, 'queue empty');
     const dups = await expectOnlyExplainedDuplicates(frozenPids, cutAt);
     expect(dups).toBeLessThanOrEqual(10);
