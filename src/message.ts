@@ -111,7 +111,8 @@ function findId(
     return checkId(candidate, where);
   }
   const tried = opts.idFrom.map((s) => (s.kind === 'header' ? `header:${s.name}` : s.kind)).join(', ');
-  return bad('NO_ID', `no message id (tried ${tried})`);
+  const shape = opts.idFrom.some((s) => s.kind === 'body') && !isObject(body) ? `; the body is ${describeJson(body)}, not a JSON object` : '';
+  return bad('NO_ID', `no message id (tried ${tried}${shape})`);
 }
 
 function checkId(id: string, where: string): { ok: true; value: string } | { ok: false; reason: BadMessageReason; detail: string } {
@@ -119,6 +120,12 @@ function checkId(id: string, where: string): { ok: true; value: string } | { ok:
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(id)) return bad('BAD_ID', `id in ${where} contains control characters`);
   return { ok: true, value: id };
+}
+
+function describeJson(v: unknown): string {
+  if (Buffer.isBuffer(v)) return 'raw bytes';
+  if (v === null) return 'null';
+  return Array.isArray(v) ? 'an array' : `a ${typeof v}`;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -20,8 +20,13 @@ describe('malformed input goes to the dead-letter queue with its reason', () => 
       { name: 'bad-utf8', content: Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), reason: 'NOT_JSON', error: /UTF-8/ },
       { name: 'control-chars', content: JSON.stringify({ message_id: 'a\nb' }), reason: 'BAD_ID', error: /control characters/ },
       { name: 'object-id', content: JSON.stringify({ message_id: { x: 1 } }), reason: 'BAD_ID', error: /not a string/ },
+      { name: 'not-an-object', content: '"just a string"', reason: 'NO_ID', error: /the body is a string, not a JSON object/ },
+      { name: 'long-id', content: JSON.stringify({ message_id: 'x'.repeat(600) }), reason: 'BAD_ID', error: /over 512 bytes/ },
     ];
     await publishRaw(env.ch, env.queue, cases.map((c) => ({ content: c.content, props: { headers: { case: c.name } } })));
+    // A header of the wrong type where the id is looked for.
+    cases.push({ name: 'table-header-id', content: '{"message_id":"fine"}', reason: 'BAD_ID', error: /header x-message-id is a object/ });
+    await publishRaw(env.ch, env.queue, [{ content: '{"message_id":"fine"}', props: { headers: { case: 'table-header-id', 'x-message-id': { nested: 1 } } } }]);
     await publishRaw(env.ch, env.queue, [body('good-1', { ledger: env.ledger })]);
 
     await waitFor(() => replica!.stats.completed === 1 && replica!.stats.deliveries === cases.length + 1 && replica!.stats.inFlight === 0, 20_000, 'all settled');
