@@ -11,7 +11,7 @@ export interface RedisServer {
   kill(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);
@@ -27,9 +27,11 @@ export async function startRedisServer(port?: number, extraArgs: string[] = []):
   port ??= await freePort();
   const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--logfile', '', ...extraArgs], { stdio: 'ignore' });
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, enableReadyCheck: false, retryStrategy: () => null, maxRetriesPerRequest: 0 });
   probe.on('error', () => {});
-  await waitFor(async () => probe.connect().then(() => probe.ping()).then(() => true, () => false), 10_000, `redis-server on ${port}`);
+  // Up means it answers, even if only to say a password is needed.
+  const answers = () => probe.ping().then(() => true, (err: Error) => /NOAUTH/.test(err.message));
+  await waitFor(async () => probe.connect().then(answers, answers), 10_000, `redis-server on ${port}`);
   probe.disconnect();
   return {
     port,
