@@ -22,6 +22,8 @@ const USAGE = `Usage:
   dedup-pool status [--json] [--admin HOST:PORT]        replicas, threads, in-flight, counters
   dedup-pool publish --queue Q [--file F] [--amqp URL] [--id-field F]
                                                           publish JSON lines (stdin or F) with confirms
+  dedup-pool bench [--scenario a,b | --all | --list] [--scale F]
+                                                          throughput and duplicate counts against baselines
   dedup-pool help
 
 Options of start (each also from its env variable):
@@ -39,6 +41,10 @@ export async function main(argv: string[]): Promise<number> {
       return scale(rest);
     case 'status':
       return status(rest);
+    case 'bench': {
+      const bench = (await import('../bench/run.js')) as { main(args: string[]): Promise<number> };
+      return bench.main(rest);
+    }
     case 'publish':
       return publish(rest);
     case 'help':
@@ -48,7 +54,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(USAGE);
       return command === undefined ? 2 : 0;
     default:
-      throw new ConfigError('command', `unknown command "${command}" (expected start, replica, scale, status, publish or help)`);
+      throw new ConfigError('command', `unknown command "${command}" (expected start, replica, scale, status, publish, bench or help)`);
   }
 }
 

@@ -2,22 +2,25 @@
  * The dedup store: per-id leases (the Redlock algorithm over one or several
  * independent Redis masters), fencing tokens and completion records.
  *
- * Each operation is one Lua script per instance (see src/lua), so the whole
- * per-message protocol costs two round trips per instance: begin() and complete().
- * With N instances an operation counts when a majority agrees; a completion
- * record found on any instance counts.
+ * The per-message protocol costs three calls per instance: the fast duplicate
+ * check (record), begin and complete, each one Lua script or MGET (see src/lua).
+ * Calls made in the same turn of the event loop go out as one batch: one script
+ * call for many ids. With N instances an operation counts when a majority
+ * agrees; a completion record found on any instance counts.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
+import { Batcher } from './batcher.js';
 import { StoreUnavailableError, errorMessage } from './errors.js';
 import type { Keys } from './keys.js';
 import type { TlsFiles } from './tls.js';
 
+/** `keys: undefined`: the script takes any number of keys (3 per id), given first in the call. */
 const SCRIPTS = {
-  dedupBegin: { file: 'begin.lua', keys: 3 },
+  dedupBegin: { file: 'begin.lua', keys: undefined },
   dedupExtend: { file: 'extend.lua', keys: 1 },
-  dedupComplete: { file: 'complete.lua', keys: 3 },
+  dedupComplete: { file: 'complete.lua', keys: undefined },
   dedupRelease: { file: 'release.lua', keys: 2 },
   dedupRaise: { file: 'raise.lua', keys: 1 },
 } as const;
@@ -25,9 +28,11 @@ const SCRIPTS = {
 type Arg = string | number;
 /** A Redis client with the dedup scripts defined on it. */
 export interface ScriptedRedis extends Redis {
-  dedupBegin(done: string, lock: string, fence: string, token: string, leaseMs: Arg, fenceTtlMs: Arg): Promise<[0, string] | [1, number] | [2, number]>;
+  /** numKeys, 3 keys per id, leaseMs, fenceTtlMs, one token per id. */
+  dedupBegin(numKeys: number, ...args: Arg[]): Promise<([0, string] | [1, number] | [2, number])[]>;
   dedupExtend(lock: string, token: string, leaseMs: Arg): Promise<0 | 1>;
-  dedupComplete(done: string, lock: string, fence: string, token: string, fence_: Arg, record: string, ttlMs: Arg): Promise<0 | 1>;
+  /** numKeys, 3 keys per id, ttlMs, then token, fence and record per id. */
+  dedupComplete(numKeys: number, ...args: Arg[]): Promise<(0 | 1)[]>;
   dedupRelease(lock: string, fence: string, token: string, reset: '0' | '1'): Promise<0 | 1>;
   dedupRaise(fence: string, value: Arg, ttlMs: Arg): Promise<0 | 1>;
 }
@@ -36,7 +41,7 @@ export interface ScriptedRedis extends Redis {
 export function defineScripts(client: Redis): ScriptedRedis {
   for (const [name, { file, keys }] of Object.entries(SCRIPTS)) {
     const lua = readFileSync(new URL(`./lua/${file}`, import.meta.url), 'utf8');
-    client.defineCommand(name, { lua, numberOfKeys: keys });
+    client.defineCommand(name, keys === undefined ? { lua } : { lua, numberOfKeys: keys });
   }
   return client as ScriptedRedis;
 }
@@ -103,32 +108,84 @@ export class DedupStore {
     this.driftFactor = opts.driftFactor ?? 0.01;
   }
 
-  /** Fast duplicate check, lease and authoritative check, all at once. */
-  async begin(id: string): Promise<BeginResult> {
-    const { done, lock, fence } = this.keyTriple(id);
-    const token = randomBytes(16).toString('base64url');
+  private readonly recordBatch = new Batcher<string, string | null>((ids) => this.recordMany(ids));
+  private readonly beginBatch = new Batcher<string, BeginResult>((ids) => this.beginMany(ids));
+  private readonly completeBatch = new Batcher<{ lease: Lease; record: string }, boolean>((items) => this.completeMany(items));
+  /** Lease tokens: a random part per store, then a counter; unique without a syscall each. */
+  private readonly tokenPrefix = randomBytes(9).toString('base64url');
+  private tokens = 0;
+
+  /** The completion record of an id (first found on any instance), or null: the fast duplicate check. */
+  record(id: string): Promise<string | null> {
+    return this.recordBatch.push(id);
+  }
+
+  /** Authoritative completion check and lease, at once. */
+  begin(id: string): Promise<BeginResult> {
+    return this.beginBatch.push(id);
+  }
+
+  /**
+   * Write the completion record (with the dedup-window TTL) and end the lease.
+   * Resolves false when another lease was granted since ours: nothing is written.
+   */
+  complete(lease: Lease, record: string): Promise<boolean> {
+    return this.completeBatch.push({ lease, record });
+  }
+
+  private async recordMany(ids: string[]): Promise<(string | null | Error)[]> {
+    const votes = await this.onAll((c) => c.mget(ids.map((id) => this.keys.done(id))));
+    const failure = this.quorumFailure(votes, `read ${ids.length} record(s)`);
+    return ids.map((_, i) => {
+      for (const v of votes) if (v.ok && v.value[i] != null) return v.value[i]!;
+      return failure ?? null;
+    });
+  }
+
+  private async beginMany(ids: string[]): Promise<(BeginResult | Error)[]> {
+    const tokens = ids.map(() => `${this.tokenPrefix}.${(this.tokens++).toString(36)}`);
+    const keys = ids.flatMap((id) => this.keyTriple(id));
     const started = Date.now();
-    const votes = await this.onAll((c) => c.dedupBegin(done, lock, fence, token, this.lockTtlMs, this.dedupTtlMs));
-
-    const fences = votes.map((v) => (v.ok && v.value[0] === 1 ? v.value[1] : null));
-    const granted = fences.filter((f): f is number => f !== null);
-    const record = votes.find((v) => v.ok && v.value[0] === 0);
-    if (record?.ok) {
-      if (granted.length > 0) void this.release({ id, token, fence: 0, fences, validUntil: 0 }).catch(() => {});
-      return { state: 'done', record: String(record.value[1]) };
-    }
-
+    const votes = await this.onAll((c) => c.dedupBegin(keys.length, ...keys, this.lockTtlMs, this.dedupTtlMs, ...tokens));
     // Redlock: the lease is valid for its length minus the time taken to get it and the drift allowance.
     const validUntil = started + this.lockTtlMs - Math.round(this.lockTtlMs * this.driftFactor) - 2;
+    const failure = this.quorumFailure(votes, `begin ${ids.length} id(s)`);
+    return Promise.all(ids.map((id, i) => this.decideBegin(id, tokens[i]!, votes.map((v) => (v.ok ? { ok: true as const, value: v.value[i]! } : v)), validUntil, failure)));
+  }
+
+  private async decideBegin(id: string, token: string, votes: Vote<[0, string] | [1, number] | [2, number]>[], validUntil: number, failure: Error | undefined): Promise<BeginResult | Error> {
+    const fences = votes.map((v) => (v.ok && v.value[0] === 1 ? v.value[1] : null));
+    const granted = fences.filter((f): f is number => f !== null);
+    const partial = { id, token, fence: 0, fences, validUntil: 0 };
+    const record = votes.find((v) => v.ok && v.value[0] === 0);
+    if (record?.ok) {
+      if (granted.length > 0) void this.release(partial).catch(() => {});
+      return { state: 'done', record: String(record.value[1]) };
+    }
     if (granted.length >= this.quorum && validUntil > Date.now()) {
       const lease = { id, token, fence: Math.max(...granted), fences, validUntil };
       if (granted.some((f) => f !== lease.fence)) await this.raiseFences(lease);
       return { state: 'acquired', lease };
     }
-    if (granted.length > 0) await this.release({ id, token, fence: 0, fences, validUntil: 0 }).catch(() => {});
-    this.assertQuorumReachable(votes, `begin ${id}`);
+    if (granted.length > 0) await this.release(partial).catch(() => {});
+    if (failure) return failure;
     const pttls = votes.flatMap((v) => (v.ok && v.value[0] === 2 ? [v.value[1]] : []));
     return { state: 'locked', retryInMs: pttls.length > 0 ? Math.max(0, Math.min(...pttls)) : 0 };
+  }
+
+  private async completeMany(items: { lease: Lease; record: string }[]): Promise<(boolean | Error)[]> {
+    const keys = items.flatMap(({ lease }) => this.keyTriple(lease.id));
+    const votes = await this.onAll((c, i) => {
+      // An instance that did not grant a lease cannot vouch for it (-1 never matches).
+      const args = items.flatMap(({ lease, record }) => [lease.token, lease.fences[i] ?? -1, record]);
+      return c.dedupComplete(keys.length, ...keys, this.dedupTtlMs, ...args);
+    });
+    const failure = this.quorumFailure(votes, `complete ${items.length} id(s)`);
+    return items.map((_, j) => {
+      const written = votes.filter((v) => v.ok && v.value[j] === 1).length;
+      if (written >= this.quorum) return true;
+      return failure ?? false;
+    });
   }
 
   /**
@@ -160,23 +217,6 @@ export class DedupStore {
     return ok;
   }
 
-  /**
-   * Write the completion record (with the dedup-window TTL) and end the lease.
-   * Returns false when another lease was granted since ours: nothing is written.
-   */
-  async complete(lease: Lease, record: string): Promise<boolean> {
-    const { done, lock, fence } = this.keyTriple(lease.id);
-    const votes = await this.onAll((c, i) => {
-      const mine = lease.fences[i];
-      // An instance that did not grant our lease cannot vouch for it (-1 never matches).
-      return c.dedupComplete(done, lock, fence, lease.token, mine ?? -1, record, this.dedupTtlMs);
-    });
-    const written = votes.filter((v) => v.ok && v.value === 1).length;
-    if (written >= this.quorum) return true;
-    this.assertQuorumReachable(votes, `complete ${lease.id}`);
-    return false;
-  }
-
   /** End a lease without completing. `reset` also clears the attempt count. */
   async release(lease: Lease, reset = false): Promise<void> {
     const lock = this.keys.lock(lease.id);
@@ -190,20 +230,13 @@ export class DedupStore {
     return this.clients.filter((c) => c.status === 'ready').length >= this.quorum;
   }
 
-  /** Raw completion record (first found on any instance), for tools and tests. */
-  async record(id: string): Promise<string | null> {
-    const votes = await this.onAll((c) => c.get(this.keys.done(id)));
-    for (const v of votes) if (v.ok && v.value !== null) return v.value;
-    this.assertQuorumReachable(votes, `read ${id}`);
-    return null;
-  }
-
   async close(): Promise<void> {
     await Promise.all(this.clients.map((c) => c.quit().catch(() => c.disconnect())));
   }
 
-  private keyTriple(id: string): { done: string; lock: string; fence: string } {
-    return { done: this.keys.done(id), lock: this.keys.lock(id), fence: this.keys.fence(id) };
+  /** done, lock and grant-counter keys of an id: the order every batched script takes. */
+  private keyTriple(id: string): [string, string, string] {
+    return [this.keys.done(id), this.keys.lock(id), this.keys.fence(id)];
   }
 
   private async onAll<T>(fn: (client: ScriptedRedis, index: number) => Promise<T>): Promise<Vote<T>[]> {
@@ -211,14 +244,19 @@ export class DedupStore {
     return settled.map((s) => (s.status === 'fulfilled' ? { ok: true, value: s.value } : { ok: false, error: s.reason }));
   }
 
-  private assertQuorumReachable(votes: Vote<unknown>[], what: string): void {
+  /** The error to report when fewer than a quorum of instances answered, else undefined. */
+  private quorumFailure(votes: Vote<unknown>[], what: string): StoreUnavailableError | undefined {
     const failed = votes.filter((v): v is { ok: false; error: unknown } => !v.ok);
-    if (votes.length - failed.length < this.quorum) {
-      throw new StoreUnavailableError(
-        `${what}: ${failed.length} of ${votes.length} Redis instances failed (${failed.map((f) => errorMessage(f.error)).join('; ')})`,
-        { cause: failed[0]?.error },
-      );
-    }
+    if (votes.length - failed.length >= this.quorum) return undefined;
+    return new StoreUnavailableError(
+      `${what}: ${failed.length} of ${votes.length} Redis instances failed (${failed.map((f) => errorMessage(f.error)).join('; ')})`,
+      { cause: failed[0]?.error },
+    );
+  }
+
+  private assertQuorumReachable(votes: Vote<unknown>[], what: string): void {
+    const failure = this.quorumFailure(votes, what);
+    if (failure) throw failure;
   }
 }
 

@@ -1,9 +1,10 @@
 /**
  * Runs handler tasks on a piscina pool of worker threads.
  *
- * A caller first reserves a thread, then runs on it: a task starts the moment it
- * is dispatched, so its timeout counts run time, and the replica takes the lease
- * (which counts an attempt) only once a thread is ready for the handler.
+ * A caller first reserves a place on a thread (threads x concurrency places),
+ * then runs there: a task starts the moment it is dispatched, so its timeout
+ * counts run time, and the replica takes the lease (which counts an attempt)
+ * only once a place is free for the handler.
  * Aborting is two-staged: first the task's `ctx.signal` fires (cooperative);
  * a handler still running after `graceMs` has its thread terminated by piscina.
  */
@@ -21,6 +22,8 @@ import type { AbortRequest, WorkerData, WorkerResult, WorkerTask } from './worke
 export interface HandlerPoolOptions {
   handlerPath: string;
   threads: number;
+  /** Handler calls at once per thread. */
+  concurrency: number;
   logLevel: string;
   /** How long an aborted handler may run on before its thread is terminated. */
   graceMs: number;
@@ -40,8 +43,10 @@ export class HandlerPool {
   private readonly piscina: Piscina<WorkerTask, WorkerResult>;
   private readonly aborts: BroadcastChannel;
   private nextTaskId = 1;
+  /** Places taken now; all of them while an exclusive task runs. */
   private running = 0;
-  private readonly waiting: (() => void)[] = [];
+  private exclusive = false;
+  private readonly waiting: { exclusive: boolean; grant(): void }[] = [];
 
   constructor(private readonly opts: HandlerPoolOptions) {
     const file = builtFile('workers/handler-worker.js');
@@ -54,6 +59,7 @@ export class HandlerPool {
       filename: file,
       minThreads: opts.threads,
       maxThreads: opts.threads,
+      concurrentTasksPerWorker: opts.concurrency,
       idleTimeout: Number.MAX_SAFE_INTEGER,
       // Let the worker's event loop run between tasks (log flushes, abort messages).
       atomics: 'async',
@@ -113,27 +119,53 @@ export class HandlerPool {
     }
   }
 
-  /** Wait for a free thread. Give it back with `release()` if it ends up unused. */
-  async reserve(): Promise<Thread> {
-    if (this.running < this.opts.threads) this.running += 1;
-    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+  private get capacity(): number {
+    return this.opts.threads * this.opts.concurrency;
+  }
+
+  /**
+   * Wait for a free place on a thread. Give it back with `release()` if it ends up
+   * unused. An `exclusive` reservation waits until nothing else runs and keeps the
+   * whole pool to itself (waiters behind it wait too, so it is not starved).
+   */
+  async reserve(exclusive = false): Promise<Thread> {
+    await new Promise<void>((grant) => {
+      this.waiting.push({ exclusive, grant });
+      this.pump();
+    });
     let released = false;
-    const thread: Thread = {
+    return {
       pool: this,
       used: false,
       release: () => {
         if (released) return;
         released = true;
-        // Hand the thread to the next waiter, or free it.
-        const next = this.waiting.shift();
-        if (next) next();
-        else this.running -= 1;
+        if (exclusive) {
+          this.exclusive = false;
+          this.running = 0;
+        } else this.running -= 1;
+        this.pump();
       },
     };
-    return thread;
   }
 
-  /** `force: false` lets running and queued tasks finish first (used when the pool is replaced). */
+  /** Grant waiting reservations in order, as far as capacity allows. */
+  private pump(): void {
+    while (this.waiting.length > 0 && !this.exclusive) {
+      const next = this.waiting[0]!;
+      if (next.exclusive) {
+        if (this.running > 0) return;
+        this.exclusive = true;
+        this.running = this.capacity;
+      } else {
+        if (this.running >= this.capacity) return;
+        this.running += 1;
+      }
+      this.waiting.shift();
+      next.grant();
+    }
+  }
+
   async close({ force = true } = {}): Promise<void> {
     await this.piscina.close({ force });
     this.aborts.close();

@@ -4,7 +4,7 @@
  * replicas keep plain counters and nothing is counted twice.
  */
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { HANDLER_BUCKETS_MS } from './stats.js';
+import { BUCKETS_MS, type Histogram } from './stats.js';
 import type { SupervisorStatus } from './supervisor.js';
 
 type Labels = Record<string, string | number>;
@@ -19,6 +19,18 @@ function snapshot(name: string, help: string, type: 'counter' | 'gauge' | 'histo
     aggregator: 'sum' as const,
     get: () => ({ name, help, type, aggregator: 'sum' as const, values: samples() }),
   };
+}
+
+function histogram(name: string, help: string, read: () => Histogram) {
+  return snapshot(name, help, 'histogram', () => {
+    const h = read();
+    let cumulative = 0;
+    const buckets = [...BUCKETS_MS, Infinity].map((le, i) => {
+      cumulative += h.buckets[i] ?? 0;
+      return { metricName: `${name}_bucket`, labels: { le: le === Infinity ? '+Inf' : le / 1000 }, value: cumulative };
+    });
+    return [...buckets, { metricName: `${name}_sum`, value: h.totalMs / 1000 }, { metricName: `${name}_count`, value: h.count }];
+  });
 }
 
 export function createMetrics(status: () => SupervisorStatus): Registry {
@@ -50,18 +62,7 @@ export function createMetrics(status: () => SupervisorStatus): Registry {
     return Object.entries(counts).map(([state, value]) => ({ value, labels: { state } }));
   }));
   add(snapshot('dedup_threads', 'Worker threads per replica.', 'gauge', () => [{ value: status().threads }]));
-  add(snapshot('dedup_handler_duration_seconds', 'Handler run time on a worker thread.', 'histogram', () => {
-    const h = t().handler;
-    let cumulative = 0;
-    const buckets = [...HANDLER_BUCKETS_MS, Infinity].map((le, i) => {
-      cumulative += h.buckets[i] ?? 0;
-      return { metricName: 'dedup_handler_duration_seconds_bucket', labels: { le: le === Infinity ? '+Inf' : le / 1000 }, value: cumulative };
-    });
-    return [
-      ...buckets,
-      { metricName: 'dedup_handler_duration_seconds_sum', value: h.totalMs / 1000 },
-      { metricName: 'dedup_handler_duration_seconds_count', value: h.count },
-    ];
-  }));
+  add(histogram('dedup_handler_duration_seconds', 'Handler run time on a worker thread.', () => t().handler));
+  add(histogram('dedup_handler_to_ack_seconds', 'From the end of the handler to the ack (completion record, then ack).', () => t().handlerToAck));
   return registry;
 }

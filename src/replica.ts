@@ -18,7 +18,7 @@ import { createLogger, redactUrl, type Logger } from './logger.js';
 import { parseDelivery, type HandlerMessage } from './message.js';
 import { resolveOptions, type OptionsInput, type PoolOptions } from './options.js';
 import { loadTls } from './tls.js';
-import { newStats, recordHandlerTime, type ReplicaStats } from './stats.js';
+import { newStats, observe, type ReplicaStats } from './stats.js';
 
 /** Headers dedup-pool sets on dead-lettered and retried messages. */
 export const HEADERS = {
@@ -154,8 +154,11 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     // queue, and each grant (which counts an attempt) is a real run. The grant and the
     // authoritative completion check are one atomic step. Held elsewhere: park (look again
     // with backoff) until the holder completes or its lease runs out.
+    // A message back after a failure or a crash runs alone in this replica, so a poison
+    // message that kills its thread or process takes no innocent neighbour down twice.
     const pool = this.pool;
-    let thread = await pool.reserve();
+    const suspect = d.msg.fields.redelivered || d.msg.properties.headers?.[HEADERS.attempt] !== undefined;
+    let thread = await pool.reserve(suspect);
     let begun;
     let parked = false;
     try {
@@ -166,7 +169,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
         parked = true;
         if (this.stopRequested.signal.aborted) return this.requeue(d, 'draining while parked');
         await sleep(Math.min(wait, Math.max(begun.retryInMs, PARK_FIRST_MS)));
-        thread = await pool.reserve();
+        thread = await pool.reserve(suspect);
         begun = await this.store.begin(id);
       }
     } catch (err) {
@@ -200,6 +203,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     });
     const signal = AbortSignal.any([keeper.signal, this.draining.signal]);
     const started = performance.now();
+    let handlerEnd = started;
     let resultJson: string | undefined;
     try {
       resultJson = await pool.run(thread, message, lease.fence, slot, signal, this.opts.handlerTimeoutMs);
@@ -209,7 +213,8 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     } finally {
       keeper.stop();
       this.leaseBoard.release(slot);
-      recordHandlerTime(this.stats, performance.now() - started);
+      handlerEnd = performance.now();
+      observe(this.stats.handler, handlerEnd - started);
     }
 
     // 5. Complete: record (with the dedup-window TTL) and release in one step, then ack.
@@ -228,6 +233,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
       return this.requeue(d, 'lease lost');
     }
     this.ack(d);
+    observe(this.stats.handlerToAck, performance.now() - handlerEnd);
     this.stats.completed += 1;
     this.log.debug({ msgId: id, attempt: lease.fence }, 'completed');
     this.emit('completed', id);
@@ -372,6 +378,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     return new HandlerPool({
       handlerPath: this.opts.handler,
       threads,
+      concurrency: this.opts.concurrency,
       logLevel: this.opts.logLevel,
       // Long enough to clean up after an abort, short enough that a lost lease is not outrun.
       graceMs: Math.min(1000, Math.max(100, Math.floor(this.opts.lockTtlMs / 3))),

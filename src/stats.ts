@@ -3,8 +3,47 @@
  * /status and /metrics. Plain numbers, so they cross IPC as they are.
  */
 
-/** Upper bounds (ms) of the handler latency histogram's buckets; the last bucket is +Inf. */
-export const HANDLER_BUCKETS_MS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000];
+/** Upper bounds (ms) of the latency histograms' buckets; the last bucket is +Inf. */
+export const BUCKETS_MS = [0.1, 0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000];
+
+/** A latency histogram: count, sum, max, and per-bucket counts (one more than BUCKETS_MS, for +Inf). */
+export interface Histogram {
+  count: number;
+  totalMs: number;
+  maxMs: number;
+  buckets: number[];
+}
+
+export function newHistogram(): Histogram {
+  return { count: 0, totalMs: 0, maxMs: 0, buckets: new Array(BUCKETS_MS.length + 1).fill(0) };
+}
+
+export function observe(h: Histogram, ms: number): void {
+  h.count += 1;
+  h.totalMs += ms;
+  if (ms > h.maxMs) h.maxMs = ms;
+  let i = BUCKETS_MS.findIndex((le) => ms <= le);
+  if (i < 0) i = BUCKETS_MS.length;
+  h.buckets[i] = (h.buckets[i] ?? 0) + 1;
+}
+
+function addHistogram(into: Histogram, h: Histogram): void {
+  into.count += h.count;
+  into.totalMs += h.totalMs;
+  into.maxMs = Math.max(into.maxMs, h.maxMs);
+  h.buckets.forEach((n, i) => (into.buckets[i] = (into.buckets[i] ?? 0) + n));
+}
+
+/** The bucket bound below which a fraction `q` of observations fall (an upper estimate). */
+export function percentile(h: Histogram, q: number): number {
+  if (h.count === 0) return 0;
+  let seen = 0;
+  for (let i = 0; i < h.buckets.length; i++) {
+    seen += h.buckets[i] ?? 0;
+    if (seen >= q * h.count) return Math.min(BUCKETS_MS[i] ?? h.maxMs, h.maxMs);
+  }
+  return h.maxMs;
+}
 
 export interface ReplicaStats {
   deliveries: number;
@@ -23,8 +62,10 @@ export interface ReplicaStats {
   /** Consumers cancelled by the broker (each followed by a re-subscribe). */
   cancellations: number;
   inFlight: number;
-  /** Handler run time: count, sum and cumulative-free bucket counts (one more than HANDLER_BUCKETS_MS, for +Inf). */
-  handler: { count: number; totalMs: number; maxMs: number; buckets: number[] };
+  /** Handler run time on a worker thread. */
+  handler: Histogram;
+  /** From the handler's end to the ack (completion record, then ack). */
+  handlerToAck: Histogram;
 }
 
 export function newStats(): ReplicaStats {
@@ -42,18 +83,9 @@ export function newStats(): ReplicaStats {
     reconnects: 0,
     cancellations: 0,
     inFlight: 0,
-    handler: { count: 0, totalMs: 0, maxMs: 0, buckets: new Array(HANDLER_BUCKETS_MS.length + 1).fill(0) },
+    handler: newHistogram(),
+    handlerToAck: newHistogram(),
   };
-}
-
-export function recordHandlerTime(stats: ReplicaStats, ms: number): void {
-  const h = stats.handler;
-  h.count += 1;
-  h.totalMs += ms;
-  if (ms > h.maxMs) h.maxMs = ms;
-  let i = HANDLER_BUCKETS_MS.findIndex((le) => ms <= le);
-  if (i < 0) i = HANDLER_BUCKETS_MS.length;
-  h.buckets[i] = (h.buckets[i] ?? 0) + 1;
 }
 
 /** Element-wise sum of several replicas' stats (maxMs is the max). */
@@ -74,10 +106,8 @@ export function sumStats(list: ReplicaStats[]): ReplicaStats {
     out.reconnects += s.reconnects;
     out.cancellations += s.cancellations;
     out.inFlight += s.inFlight;
-    out.handler.count += s.handler.count;
-    out.handler.totalMs += s.handler.totalMs;
-    out.handler.maxMs = Math.max(out.handler.maxMs, s.handler.maxMs);
-    s.handler.buckets.forEach((n, i) => (out.handler.buckets[i] = (out.handler.buckets[i] ?? 0) + n));
+    addHistogram(out.handler, s.handler);
+    addHistogram(out.handlerToAck, s.handlerToAck);
   }
   return out;
 }

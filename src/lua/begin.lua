@@ -1,23 +1,30 @@
--- begin: the fast duplicate check, the lock and the authoritative check in one
--- atomic step on one Redis instance. Because the completion check runs inside the
+-- begin: for each message id, the fast duplicate check, the lock and the
+-- authoritative check in one atomic step. Because the completion check runs in the
 -- same script that grants the lease, no second check under the lock is needed.
+-- Many ids go in one call (one round trip for a batch); each id is independent.
 --
--- KEYS[1] completion record   (<prefix>:done:<id>)
--- KEYS[2] lock                (<prefix>:lock:<id>)
--- KEYS[3] grant counter       (<prefix>:fence:<id>)
--- ARGV[1] lease token (random, unique to this grant)
--- ARGV[2] lease length, ms
--- ARGV[3] grant counter lifetime, ms (the dedup window)
--- returns {0, record}  the id is complete: record is the completion record
+-- KEYS[3i-2] completion record of id i  (<prefix>:done:<id>)
+-- KEYS[3i-1] lock of id i               (<prefix>:lock:<id>)
+-- KEYS[3i]   grant counter of id i      (<prefix>:fence:<id>)
+-- ARGV[1]    lease length, ms
+-- ARGV[2]    grant counter lifetime, ms (the dedup window)
+-- ARGV[2+i]  lease token for id i (random, unique to this grant)
+-- returns, for each id i, in order:
+--         {0, record}  the id is complete: record is the completion record
 --         {1, fence}   lease granted: fence is the new value of the grant counter
 --         {2, pttl}    another lease holds the id for pttl more ms
-local record = redis.call('GET', KEYS[1])
-if record then
-  return {0, record}
+local out = {}
+for i = 1, #KEYS / 3 do
+  local done, lock, fence = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
+  local record = redis.call('GET', done)
+  if record then
+    out[i] = {0, record}
+  elseif redis.call('SET', lock, ARGV[2 + i], 'NX', 'PX', ARGV[1]) then
+    local n = redis.call('INCR', fence)
+    redis.call('PEXPIRE', fence, ARGV[2])
+    out[i] = {1, n}
+  else
+    out[i] = {2, redis.call('PTTL', lock)}
+  end
 end
-if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  local fence = redis.call('INCR', KEYS[3])
-  redis.call('PEXPIRE', KEYS[3], ARGV[3])
-  return {1, fence}
-end
-return {2, redis.call('PTTL', KEYS[2])}
+return out

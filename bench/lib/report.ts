@@ -1,0 +1,81 @@
+/** One variant's figures, the terminal table, and the JSON on disk. */
+import { mkdirSync, writeFileSync } from 'node:fs';
+
+export interface VariantResult {
+  variant: string;
+  kind: string;
+  published: number;
+  unique: number;
+  duplicatesInjected: number;
+  deliveries: number;
+  suppressed: Record<string, number>;
+  /** Handler runs beyond the first, over all ids. */
+  duplicateExecutions: number;
+  /** Ids whose handler never ran. */
+  lost: number;
+  deadLettered: Record<string, number>;
+  seconds: number;
+  /** Distinct ids completed per second, first to last execution. */
+  idsPerSecond: number;
+  handlerToAckMs: { p50: number; p99: number };
+  redisCommandsPerMessage: number;
+  /** Redis memory added per completion record (dedup-pool and naive). */
+  redisBytesPerRecord: number | null;
+  cpu: { consumersPct: number; rabbitmqPct: number; redisPct: number };
+  replicaRestarts: number;
+  timedOut: boolean;
+  /** [ms since start, completed ids per second] */
+  series: [number, number][];
+  chaos: [number, string][];
+}
+
+export interface ScenarioResult {
+  scenario: string;
+  about: string;
+  date: string;
+  command: string;
+  machine: string;
+  variants: VariantResult[];
+}
+
+const sum = (r: Record<string, number>): number => Object.values(r).reduce((a, b) => a + b, 0);
+
+export function table(res: ScenarioResult): string {
+  const base = res.variants.find((v) => v.kind === 'raw') ?? res.variants[0]!;
+  const head = ['variant', 'ids/s', 'x base', 'deliv', 'suppressed', 'dup exec', 'lost', 'DLQ', 'ack p50/p99 ms', 'redis cmd/msg', 'B/record', 'CPU cons/rmq/redis %'];
+  const rows = res.variants.map((v) => [
+    v.variant + (v.timedOut ? ' (timed out)' : ''),
+    v.idsPerSecond.toFixed(0),
+    (v.idsPerSecond / base.idsPerSecond).toFixed(2),
+    String(v.deliveries),
+    Object.entries(v.suppressed).map(([k, n]) => `${k} ${n}`).join(', ') || '0',
+    String(v.duplicateExecutions),
+    String(v.lost),
+    String(sum(v.deadLettered)),
+    `${v.handlerToAckMs.p50.toFixed(2)}/${v.handlerToAckMs.p99.toFixed(2)}`,
+    v.redisCommandsPerMessage.toFixed(2),
+    v.redisBytesPerRecord === null ? '-' : v.redisBytesPerRecord.toFixed(0),
+    `${v.cpu.consumersPct.toFixed(0)}/${v.cpu.rabbitmqPct.toFixed(0)}/${v.cpu.redisPct.toFixed(0)}`,
+  ]);
+  const first = res.variants[0]!;
+  const lines = [
+    `${res.scenario}: ${res.about}`,
+    `published ${first.published}, unique ids ${first.unique}, duplicates injected ${first.duplicatesInjected}; base = ${base.variant}`,
+    markdownTable(head, rows),
+  ];
+  return lines.join('\n');
+}
+
+export function markdownTable(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(head), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
+}
+
+export function writeResult(dir: string, res: ScenarioResult, svg: string): { json: string; svg: string } {
+  mkdirSync(dir, { recursive: true });
+  const stem = `${dir}/${res.date.slice(0, 10)}-${res.scenario}`;
+  writeFileSync(`${stem}.json`, `${JSON.stringify(res, null, 2)}\n`);
+  writeFileSync(`${stem}.svg`, svg);
+  return { json: `${stem}.json`, svg: `${stem}.svg` };
+}

@@ -1,0 +1,300 @@
+/**
+ * The bench: for each scenario, the same messages through every variant (raw
+ * amqplib, the naive EXISTS-then-SET design, dedup-pool), one after another in
+ * one run, against the local RabbitMQ and Redis. Prints a table, writes JSON and
+ * an SVG chart to bench/results/.
+ *
+ *   npm run bench                      the quick set (about 2 minutes)
+ *   npm run bench -- --scenario a,b    named scenarios (--list shows them; --all runs every one)
+ *   npm run bench -- --scale 0.2       fewer messages (a smoke run)
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { cpus, hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import amqp, { type ConfirmChannel } from 'amqplib';
+import { Redis } from 'ioredis';
+import { chart } from './lib/chart.js';
+import { LedgerWatcher } from './lib/ledger.js';
+import { bodyOf, buildMessages, type MessageSet } from './lib/messages.js';
+import { table, writeResult, type ScenarioResult, type VariantResult } from './lib/report.js';
+import { closeConnections, startRedisServer, type RedisServer } from './lib/services.js';
+import { cpuSeconds, rabbitPid, redisCounters, type RedisCounters } from './lib/system.js';
+import { startVariant, type RunningVariant } from './lib/variants.js';
+import { SCENARIOS } from './scenarios/index.js';
+import type { Chaos, Scenario, Variant } from './scenarios/types.js';
+
+const AMQP_URL = process.env.DEDUP_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+const REDIS_URL = process.env.DEDUP_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const RESULTS = fileURLToPath(new URL('../../bench/results', import.meta.url));
+const POLL_MS = 200;
+
+interface Env {
+  ch: ConfirmChannel;
+  redis: Redis[];
+  urls: string[];
+  extra: RedisServer[];
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { scenario: { type: 'string' }, all: { type: 'boolean' }, list: { type: 'boolean' }, scale: { type: 'string' } },
+  });
+  if (values.list) {
+    for (const s of SCENARIOS) process.stdout.write(`${s.name.padEnd(20)} ${s.quick ? '[quick] ' : ''}${s.about}\n`);
+    return 0;
+  }
+  const names = values.scenario?.split(',');
+  const unknown = names?.filter((n) => !SCENARIOS.some((s) => s.name === n)) ?? [];
+  if (unknown.length) throw new Error(`unknown scenario ${unknown.join(', ')} (see --list)`);
+  const chosen = SCENARIOS.filter((s) => (names ? names.includes(s.name) : values.all || s.quick));
+  const scale = Number(values.scale ?? 1);
+  if (!(scale > 0)) throw new Error('--scale must be a positive number');
+
+  const conn = await amqp.connect(AMQP_URL);
+  conn.on('error', (err: Error) => process.stderr.write(`bench: AMQP error: ${err.message}\n`));
+  const ch = await conn.createConfirmChannel();
+  const extra = await Promise.all([startRedisServer(), startRedisServer()]);
+  const env: Env = { ch, redis: [REDIS_URL, ...extra.map((s) => s.url)].map(statsClient), urls: [REDIS_URL, ...extra.map((s) => s.url)], extra };
+  const command = `npm run bench -- ${argv.join(' ')}`.trim();
+  try {
+    for (const s of chosen) {
+      const scaled = { ...s, unique: Math.max(100, Math.round(s.unique * scale)) };
+      const res = await runScenario(scaled, env, command);
+      process.stdout.write(`\n${table(res)}\n`);
+      const files = writeResult(RESULTS, res, chart(res));
+      process.stdout.write(`wrote ${files.json} and ${files.svg}\n`);
+    }
+  } finally {
+    env.redis.forEach((r) => r.disconnect());
+    await Promise.all(extra.map((s) => s.kill()));
+    await conn.close().catch(() => {});
+  }
+  return 0;
+}
+
+async function runScenario(s: Scenario, env: Env, command: string): Promise<ScenarioResult> {
+  const messages = buildMessages(s, `${s.name}-${randomBytes(3).toString('hex')}`);
+  const variants: VariantResult[] = [];
+  for (const v of s.variants) {
+    if (s.chaos?.kind === 'kill-redis' && env.extra[1]!.process.exitCode !== null) {
+      env.extra[1] = await startRedisServer(env.extra[1]!.port);
+      env.redis[2] = statsClient(env.extra[1].url);
+    }
+    variants.push(await runVariant(s, v, messages, env));
+  }
+  return {
+    scenario: s.name,
+    about: s.about,
+    date: new Date().toISOString(),
+    command,
+    machine: `${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown cpu'}, Node ${process.version}`,
+    variants,
+  };
+}
+
+async function runVariant(s: Scenario, v: Variant, messages: MessageSet, env: Env): Promise<VariantResult> {
+  const tag = randomBytes(4).toString('hex');
+  const queue = `bench.${s.name}.${tag}`;
+  const prefix = `bench:${tag}`;
+  const dir = mkdtempSync(join(tmpdir(), 'dedup-bench-'));
+  const ledger = new LedgerWatcher(join(dir, 'ledger'));
+  await env.ch.assertQueue(queue, { durable: true });
+  await publish(env.ch, queue, messages, v.name);
+
+  const before = await redisSnapshot(env);
+  const rabbit = rabbitPid();
+  const rabbitCpu0 = rabbit ? cpuSeconds(rabbit) : 0;
+  const redisCpu0 = before.reduce((n, c) => n + (c ? cpuSeconds(c.pid) : 0), 0);
+  const running = await startVariant(v, {
+    queue,
+    prefix,
+    amqpUrl: s.chaos ? `${AMQP_URL}?heartbeat=2` : AMQP_URL,
+    redisUrls: env.urls,
+    env: {
+      ...process.env,
+      BENCH_HANDLER: s.handler.kind,
+      BENCH_HANDLER_MS: String(s.handler.ms ?? 0),
+      BENCH_LEDGER: join(dir, 'ledger'),
+    },
+    summaryPath: (i) => join(dir, `summary-${i}.json`),
+  });
+
+  const started = Date.now();
+  const cpu = new Map<number, number>();
+  const chaos: [number, string][] = [];
+  const nextChaos = chaosScheduler(s.chaos, running, env, (label) => chaos.push([Date.now() - started, label]));
+  const limitMs = 30_000 + messages.order.length * 20;
+  let timedOut = false;
+  for (;;) {
+    await new Promise((r) => setTimeout(r, POLL_MS));
+    ledger.poll();
+    for (const pid of running.pids()) cpu.set(pid, Math.max(cpu.get(pid) ?? 0, cpuSeconds(pid)));
+    await nextChaos(Date.now() - started);
+    progress(v.name, ledger.uniqueExecuted, messages.unique);
+    const done = ledger.uniqueExecuted >= messages.unique && (await env.ch.checkQueue(queue)).messageCount === 0;
+    if (done) break;
+    if (Date.now() - started > limitMs) {
+      timedOut = true;
+      break;
+    }
+  }
+  // Let the last acks of in-flight copies land before the counts are read.
+  await new Promise((r) => setTimeout(r, 500));
+  for (const pid of running.pids()) cpu.set(pid, Math.max(cpu.get(pid) ?? 0, cpuSeconds(pid)));
+  const counters = await running.stop();
+  ledger.poll();
+  process.stderr.write('\n');
+
+  const after = await redisSnapshot(env);
+  const wall = Math.max(0.001, (Date.now() - started) / 1000);
+  const seconds = Math.max(0.001, (ledger.lastAt - ledger.firstAt) / 1000);
+  const dlq = v.kind === 'dedup' ? (await env.ch.checkQueue(`${queue}.dlq`)).messageCount : 0;
+  const result: VariantResult = {
+    variant: v.name,
+    kind: v.kind,
+    published: messages.order.length,
+    unique: messages.unique,
+    duplicatesInjected: messages.injected,
+    deliveries: counters.deliveries,
+    suppressed: counters.suppressed,
+    duplicateExecutions: ledger.duplicateExecutions,
+    lost: messages.unique - ledger.uniqueExecuted,
+    deadLettered: dlq > 0 ? { ...counters.deadLettered } : {},
+    seconds,
+    idsPerSecond: ledger.uniqueExecuted / seconds,
+    handlerToAckMs: counters.handlerToAckMs,
+    redisCommandsPerMessage: callsDelta(before, after) / messages.order.length,
+    redisBytesPerRecord: v.kind === 'raw' || !after[0] || !before[0] ? null : Math.max(0, after[0].usedMemory - before[0].usedMemory) / messages.unique,
+    cpu: {
+      consumersPct: (100 * [...cpu.values()].reduce((a, b) => a + b, 0)) / wall,
+      rabbitmqPct: rabbit ? (100 * (cpuSeconds(rabbit) - rabbitCpu0)) / wall : 0,
+      redisPct: (100 * (after.reduce((n, c, i) => n + cpuSeconds((c ?? before[i])?.pid ?? 0), 0) - redisCpu0)) / wall,
+    },
+    replicaRestarts: counters.replicaRestarts,
+    timedOut,
+    series: rates(ledger.series, started),
+    chaos,
+  };
+  await cleanup(env, queue, prefix);
+  return result;
+}
+
+async function publish(ch: ConfirmChannel, queue: string, m: MessageSet, label: string): Promise<void> {
+  for (let i = 0; i < m.order.length; i++) {
+    const id = m.order[i]!;
+    ch.sendToQueue(queue, bodyOf(id), { persistent: true, messageId: id, contentType: 'application/json' });
+    if (i % 2000 === 1999) {
+      await ch.waitForConfirms();
+      progress(`${label}: publishing`, i + 1, m.order.length);
+    }
+  }
+  await ch.waitForConfirms();
+  process.stderr.write('\n');
+}
+
+function chaosScheduler(c: Chaos | undefined, running: RunningVariant, env: Env, mark: (label: string) => void): (elapsedMs: number) => Promise<void> {
+  if (!c) return async () => {};
+  let next = c.kind === 'kill-redis' ? c.atMs : c.everyMs;
+  let fired = false;
+  const pick = async (): Promise<number | undefined> => {
+    const pids = await running.replicaPids();
+    return pids[Math.floor(Math.random() * pids.length)];
+  };
+  return async (elapsed) => {
+    if (elapsed < next) return;
+    switch (c.kind) {
+      case 'kill-redis':
+        if (!fired) {
+          fired = true;
+          await env.extra[1]!.kill();
+          mark('one of three Redis masters killed');
+        }
+        return;
+      case 'kill-replica': {
+        const pid = await pick();
+        if (pid) {
+          process.kill(pid, 'SIGKILL');
+          mark(`replica ${pid} killed`);
+        }
+        break;
+      }
+      case 'close-amqp': {
+        const pid = await pick();
+        if (pid && closeConnections(`dedup-pool ${hostname()}:${pid}`, 'bench chaos') > 0) mark(`AMQP connection of ${pid} closed`);
+        break;
+      }
+      case 'freeze-replica': {
+        const pid = await pick();
+        if (pid) {
+          process.kill(pid, 'SIGSTOP');
+          mark(`replica ${pid} frozen for ${c.pauseMs} ms`);
+          setTimeout(() => process.kill(pid, 'SIGCONT'), c.pauseMs);
+        }
+        break;
+      }
+    }
+    next += c.everyMs;
+  };
+}
+
+/** A client for INFO and cleanup that fails fast when its instance is down (chaos). */
+function statsClient(url: string): Redis {
+  const r = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, commandTimeout: 2000 });
+  r.on('error', () => {});
+  return r;
+}
+
+/** Counters of each Redis instance; null for one that is down. */
+function redisSnapshot(env: Env): Promise<(RedisCounters | null)[]> {
+  return Promise.all(env.redis.map((r) => redisCounters(r).catch(() => null)));
+}
+
+function callsDelta(before: (RedisCounters | null)[], after: (RedisCounters | null)[]): number {
+  return after.reduce((n, a, i) => n + (a && before[i] ? Math.max(0, a.calls - before[i]!.calls) : 0), 0);
+}
+
+/** Cumulative samples to rates (ids/s), averaged over one second. */
+function rates(series: [number, number][], start: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let i = 0; i < series.length; i++) {
+    const [t, n] = series[i]!;
+    const j = Math.max(0, i - Math.round(1000 / POLL_MS));
+    const [t0, n0] = series[j]!;
+    out.push([t - start, t > t0 ? ((n - n0) * 1000) / (t - t0) : 0]);
+  }
+  return out;
+}
+
+async function cleanup(env: Env, queue: string, prefix: string): Promise<void> {
+  for (const q of [queue, `${queue}.retry`, `${queue}.dlq`]) await env.ch.deleteQueue(q).catch(() => {});
+  for (const r of env.redis) {
+    if (r.status !== 'ready') continue;
+    let cursor = '0';
+    do {
+      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 5000);
+      if (keys.length) await r.unlink(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  }
+}
+
+function progress(label: string, done: number, total: number): void {
+  if (!process.stderr.isTTY && done < total) return;
+  const width = 30;
+  const filled = Math.round((Math.min(done, total) / total) * width);
+  process.stderr.write(`\r  ${label.padEnd(28)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}   `);
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main(process.argv.slice(2)).then(
+    (code) => (process.exitCode = code),
+    (err: unknown) => {
+      console.error(`bench: ${(err as Error).message}`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,33 @@
+/** What a scenario says: the messages, the handler, the variants to compare, and any chaos. */
+export type HandlerKind = 'noop' | 'cpu' | 'io';
+
+export type Variant =
+  | { name: string; kind: 'raw'; prefetch: number }
+  | { name: string; kind: 'naive'; prefetch: number; consumers: number }
+  | { name: string; kind: 'dedup'; prefetch: number; replicas: number; threads: number; redis?: 1 | 3; lockTtl?: string };
+
+export type Chaos =
+  /** SIGKILL one replica process every `everyMs`. */
+  | { kind: 'kill-replica'; everyMs: number }
+  /** SIGKILL one of three Redis masters once, at `atMs`. */
+  | { kind: 'kill-redis'; atMs: number }
+  /** The broker force-closes a replica's AMQP connection every `everyMs`. */
+  | { kind: 'close-amqp'; everyMs: number }
+  /** Freeze a replica process (SIGSTOP) for `pauseMs` every `everyMs`: a GC-like stall past its lease. */
+  | { kind: 'freeze-replica'; everyMs: number; pauseMs: number };
+
+export interface Scenario {
+  name: string;
+  about: string;
+  /** Distinct message ids. */
+  unique: number;
+  /** Fraction of published messages that are copies of another (half adjacent, half far away). */
+  duplicates: number;
+  /** Fraction of ids published again at the very end, as a producer retrying after a lost confirm. */
+  producerRetries?: number;
+  handler: { kind: HandlerKind; ms?: number };
+  variants: Variant[];
+  chaos?: Chaos;
+  /** In the quick default set. */
+  quick?: boolean;
+}
