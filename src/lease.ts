@@ -7,19 +7,25 @@ import type { DedupStore, Lease } from './dedup-store.js';
 import { LeaseLostError } from './errors.js';
 
 export interface LeaseKeeper {
-  readonly signal: AbortSignal;
+  /** The lease was lost (as opposed to the controller aborted for another reason). */
+  readonly lost: boolean;
   /** Times the lease was extended. */
   readonly extensions: number;
   stop(): void;
 }
 
-export function keepLease(store: DedupStore, lease: Lease, lockTtlMs: number, onExtended?: (validUntil: number) => void): LeaseKeeper {
-  const controller = new AbortController();
+/**
+ * `controller` is aborted with a LeaseLostError when the lease is lost; the caller
+ * may abort it for its own reasons too (one controller per message keeps it cheap).
+ */
+export function keepLease(store: DedupStore, lease: Lease, lockTtlMs: number, controller: AbortController, onExtended?: (validUntil: number) => void): LeaseKeeper {
+  let lost = false;
   let extensions = 0;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
 
   const lose = (): void => {
+    lost = true;
     if (!controller.signal.aborted) controller.abort(new LeaseLostError(lease.id));
     stop();
   };
@@ -49,7 +55,9 @@ export function keepLease(store: DedupStore, lease: Lease, lockTtlMs: number, on
 
   schedule();
   return {
-    signal: controller.signal,
+    get lost() {
+      return lost;
+    },
     get extensions() {
       return extensions;
     },

@@ -2,7 +2,7 @@
  * A replica: one AMQP connection and channel (consumer.ts), a prefetch window,
  * one piscina pool. `handle()` below is the per-message protocol, top to bottom.
  */
-import { EventEmitter } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Options } from 'amqplib';
@@ -57,7 +57,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   /** Aborted when stop() begins: ends start-up retries, parking and waits for Redis. */
   private readonly stopRequested = new AbortController();
   /** Aborted when the drain timeout passes: in-flight handlers' signals fire. */
-  private readonly draining = new AbortController();
+  private readonly draining = withoutListenerLimit(new AbortController());
   private storePause?: Promise<void>;
   private stopping?: Promise<void>;
 
@@ -197,21 +197,25 @@ export class Replica extends EventEmitter<ReplicaEvents> {
       redelivered: d.msg.fields.redelivered,
     };
     const slot = this.leaseBoard.acquire(lease.validUntil);
-    const keeper = keepLease(this.store, lease, this.opts.lockTtlMs, (validUntil) => {
+    const controller = new AbortController();
+    const onDrain = (): void => controller.abort(this.draining.signal.reason);
+    this.draining.signal.addEventListener('abort', onDrain, { once: true });
+    const keeper = keepLease(this.store, lease, this.opts.lockTtlMs, controller, (validUntil) => {
       this.stats.leaseExtensions += 1;
       this.leaseBoard.set(slot, validUntil);
     });
-    const signal = AbortSignal.any([keeper.signal, this.draining.signal]);
+    const signal = controller.signal;
     const started = performance.now();
     let handlerEnd = started;
     let resultJson: string | undefined;
     try {
       resultJson = await pool.run(thread, message, lease.fence, slot, signal, this.opts.handlerTimeoutMs);
     } catch (err) {
-      const why = keeper.signal.aborted || err instanceof LeaseLostError ? 'lease-lost' : this.draining.signal.aborted ? 'draining' : 'failed';
+      const why = keeper.lost || err instanceof LeaseLostError ? 'lease-lost' : this.draining.signal.aborted ? 'draining' : 'failed';
       return this.failed(d, lease, err, why);
     } finally {
       keeper.stop();
+      this.draining.signal.removeEventListener('abort', onDrain);
       this.leaseBoard.release(slot);
       handlerEnd = performance.now();
       observe(this.stats.handler, handlerEnd - started);
@@ -432,6 +436,12 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     await this.pool.close().catch(() => {});
     await this.store.close().catch(() => {});
   }
+}
+
+/** Every in-flight message listens on the drain signal: far more than the default limit of 10. */
+function withoutListenerLimit(c: AbortController): AbortController {
+  setMaxListeners(0, c.signal);
+  return c;
 }
 
 /** Exponential backoff with ±20% jitter, so retries of a failed batch do not return together. */
