@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Make sure Redis and RabbitMQ answer on loopback; start them (installing Debian's
-# packages where missing) when they do not. Fails with a message saying what to do.
+# Make sure Redis, RabbitMQ and PostgreSQL (for the inbox mode) answer on loopback;
+# start them (installing Debian's packages where missing) when they do not. Fails
+# with a message saying what to do.
 set -euo pipefail
 
 log() { printf 'services: %s\n' "$*" >&2; }
@@ -43,5 +44,21 @@ rabbit_up() {
   log "rabbitmq: up"
 }
 
+postgres_up() {
+  port_open 5432 && { log "postgresql: up on 127.0.0.1:5432"; return; }
+  command -v pg_ctlcluster >/dev/null || apt_install postgresql
+  local version
+  version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$version" ] || die "postgresql is installed but has no cluster in /etc/postgresql"
+  log "postgresql: starting cluster $version/main"
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start >/dev/null 2>&1 || pg_ctlcluster "$version" main start
+  wait_port 5432 60 postgresql
+  # The tests and the inbox examples use postgres:postgres@127.0.0.1/test.
+  su postgres -c "psql -q -c \"ALTER USER postgres PASSWORD 'postgres'\"" >/dev/null 2>&1 || true
+  su postgres -c "psql -q -tc \"SELECT 1 FROM pg_database WHERE datname = 'test'\" | grep -q 1 || createdb test" >/dev/null 2>&1 || true
+  log "postgresql: up"
+}
+
 redis_up
 rabbit_up
+postgres_up

@@ -12,7 +12,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { Batcher } from './batcher.js';
-import { StoreUnavailableError, errorMessage } from './errors.js';
+import { DedupPoolError, StoreUnavailableError, errorMessage } from './errors.js';
+import { EFFECT_COMMANDS, type RedisEffect } from './effects.js';
 import type { Keys } from './keys.js';
 import type { TlsFiles } from './tls.js';
 
@@ -23,6 +24,7 @@ const SCRIPTS = {
   dedupComplete: { file: 'complete.lua', keys: undefined },
   dedupRelease: { file: 'release.lua', keys: 2 },
   dedupRaise: { file: 'raise.lua', keys: 1 },
+  dedupCompleteEffects: { file: 'complete-effects.lua', keys: undefined },
 } as const;
 
 type Arg = string | number;
@@ -35,6 +37,8 @@ export interface ScriptedRedis extends Redis {
   dedupComplete(numKeys: number, ...args: Arg[]): Promise<(0 | 1)[]>;
   dedupRelease(lock: string, fence: string, token: string, reset: '0' | '1'): Promise<0 | 1>;
   dedupRaise(fence: string, value: Arg, ttlMs: Arg): Promise<0 | 1>;
+  /** numKeys, done, lock, fence, effect keys..., ttlMs, token, fence value, record, n, then per effect: command, type, argc, args. */
+  dedupCompleteEffects(numKeys: number, ...args: Arg[]): Promise<0 | 1>;
 }
 
 /** Register the dedup scripts on a client (EVALSHA, falling back to EVAL once per connection). */
@@ -131,6 +135,27 @@ export class DedupStore {
    */
   complete(lease: Lease, record: string): Promise<boolean> {
     return this.completeBatch.push({ lease, record });
+  }
+
+  /**
+   * Redis-atomic mode: apply the handler's effects, write the completion record and
+   * end the lease in one script, only while the lease is current. Needs a single
+   * Redis instance: effects cannot be applied exactly once across a quorum.
+   */
+  async completeWithEffects(lease: Lease, record: string, effects: RedisEffect[]): Promise<boolean> {
+    if (this.clients.length !== 1) {
+      throw new DedupPoolError('BAD_EFFECT', 'Redis effects need a single --redis instance (they cannot be applied exactly once across a quorum)');
+    }
+    const keys = [...this.keyTriple(lease.id), ...effects.map((e) => e.key)];
+    const args = effects.flatMap((e) => [e.command, EFFECT_COMMANDS[e.command]!, e.args.length, ...e.args]);
+    const [client] = this.clients;
+    try {
+      const ok = await client!.dedupCompleteEffects(keys.length, ...keys, this.dedupTtlMs, lease.token, lease.fences[0] ?? -1, record, effects.length, ...args);
+      return ok === 1;
+    } catch (err) {
+      if (/effect \d+:/.test(errorMessage(err))) throw new DedupPoolError('BAD_EFFECT', errorMessage(err));
+      throw new StoreUnavailableError(`complete ${lease.id} with effects: ${errorMessage(err)}`, { cause: err });
+    }
   }
 
   private async recordMany(ids: string[]): Promise<(string | null | Error)[]> {

@@ -11,6 +11,8 @@ export type ErrorCode =
   | 'HANDLER_FAILED'
   | 'WORKER_DIED'
   | 'HANDLER_TIMEOUT'
+  | 'BAD_EFFECT'
+  | 'STALE_TOKEN'
   | 'MAX_ATTEMPTS'
   | 'PUBLISH_FAILED'
   | 'DRAINING';
@@ -83,6 +85,16 @@ export class WorkerDiedError extends DedupPoolError {
 export class HandlerTimeoutError extends DedupPoolError {
   constructor(timeoutMs: number, detail: string) {
     super('HANDLER_TIMEOUT', `handler ran over --handler-timeout (${timeoutMs}ms): ${detail}`);
+  }
+}
+
+/**
+ * A sink refused a write because a newer fencing token already wrote there: this
+ * handler's lease was taken over. Throw it (or let the fencing helper throw it).
+ */
+export class StaleTokenError extends DedupPoolError {
+  constructor(readonly token: number, what = 'the sink') {
+    super('STALE_TOKEN', `${what} has seen a newer fencing token than ${token}: this writer is stale`);
   }
 }
 

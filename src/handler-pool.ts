@@ -30,7 +30,12 @@ export interface HandlerPoolOptions {
   /** Heap limit per thread in MB; 0 for Node's default. */
   heapMb?: number;
   leaseBoard: LeaseBoard;
+  /** Postgres inbox mode. */
+  inbox?: { url: string; queue: string; dedupTtlMs: number };
 }
+
+/** What a handler run produced. */
+export type RunOutcome = Omit<Extract<WorkerResult, { ok: true }>, 'ok'>;
 
 /** A thread reserved for one task. */
 export interface Thread {
@@ -52,7 +57,13 @@ export class HandlerPool {
     const file = builtFile('workers/handler-worker.js');
     if (!existsSync(file)) throw new Error(`worker file ${file} is missing: run "npm run build"`);
     const abortChannel = `dedup-pool:abort:${randomUUID()}`;
-    const workerData: WorkerData = { handlerPath: opts.handlerPath, abortChannel, logLevel: opts.logLevel, leaseBoard: opts.leaseBoard.buffer };
+    const workerData: WorkerData = {
+      handlerPath: opts.handlerPath,
+      abortChannel,
+      logLevel: opts.logLevel,
+      leaseBoard: opts.leaseBoard.buffer,
+      ...(opts.inbox && { inbox: { ...opts.inbox, poolSize: opts.concurrency } }),
+    };
     this.aborts = new BroadcastChannel(abortChannel);
     this.aborts.unref();
     this.piscina = new Piscina({
@@ -84,7 +95,7 @@ export class HandlerPool {
    * LeaseLostError (the lease in `leaseSlot` expired before a thread took the task),
    * or `signal.reason` when aborted before it started.
    */
-  async run(thread: Thread, message: HandlerMessage, fencingToken: number, leaseSlot: number, outer: AbortSignal, timeoutMs = 0): Promise<string | undefined> {
+  async run(thread: Thread, message: HandlerMessage, fencingToken: number, leaseSlot: number, outer: AbortSignal, timeoutMs = 0): Promise<RunOutcome> {
     if (thread.pool !== this || thread.used) throw new Error('run() needs a fresh thread reserved from this pool');
     thread.used = true;
     const taskId = this.nextTaskId++;
@@ -101,7 +112,7 @@ export class HandlerPool {
     try {
       if (outer.aborted) throw outer.reason;
       const res = await this.piscina.run({ kind: 'run', taskId, message, fencingToken, leaseSlot }, { signal: hard.signal });
-      if (res.ok) return res.resultJson;
+      if (res.ok) return res;
       if ('leaseExpired' in res) throw new LeaseLostError(message.id);
       throw new HandlerError(res.error.message, res.error.stack);
     } catch (err) {

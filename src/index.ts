@@ -9,3 +9,6 @@ export { parseDelivery, type HandlerMessage } from './message.js';
 export type { HandlerContext } from '../workers/handler-worker.js';
 export type { ReplicaStats } from './stats.js';
 export * from './errors.js';
+export { checkEffects, EFFECT_COMMANDS, type RedisEffect } from './effects.js';
+export { requireFresh } from './fencing.js';
+export { migrate as migrateInbox, INBOX_TABLE } from './inbox.js';

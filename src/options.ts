@@ -65,6 +65,8 @@ export interface PoolOptions {
   workerHeapMb: number;
   /** A message whose id was completed with a different body: `dead-letter` it as ID_CONFLICT, or `ack` it as a duplicate. Default `dead-letter`. */
   onConflict: 'dead-letter' | 'ack';
+  /** Postgres inbox mode: the database where the handler's writes and the inbox row commit together. Default: off. */
+  inboxUrl?: string;
   /** CA bundle (PEM file) trusted for amqps:// and rediss:// connections. Default: the system's. */
   tlsCa?: string;
   /** Client certificate (PEM file) for amqps:// and rediss://. Default: none. */
@@ -226,6 +228,7 @@ export const OPTION_SPECS = [
   spec({ key: 'handlerTimeoutMs', flag: 'handler-timeout', env: 'DEDUP_HANDLER_TIMEOUT', doc: 'longest handler run (0: none)', kind: duration(0), default: 0 }),
   spec({ key: 'workerHeapMb', flag: 'worker-heap-mb', env: 'DEDUP_WORKER_HEAP_MB', doc: 'heap limit per worker thread in MB (0: default)', kind: int(0, 65536), default: 0 }),
   spec({ key: 'onConflict', flag: 'on-conflict', env: 'DEDUP_ON_CONFLICT', doc: 'same id, other body: dead-letter or ack', kind: oneOf('dead-letter', 'ack'), default: 'dead-letter' }),
+  spec({ key: 'inboxUrl', flag: 'inbox', env: 'DEDUP_INBOX_URL', doc: 'Postgres inbox mode: database URL', kind: url(['postgres:', 'postgresql:'], 'a postgres:// URL'), optional: true }),
   spec({ key: 'tlsCa', flag: 'tls-ca', env: 'DEDUP_TLS_CA', doc: 'CA bundle (PEM) for amqps:// and rediss://', kind: text(/^.+$/, 'a file path'), optional: true }),
   spec({ key: 'tlsCert', flag: 'tls-cert', env: 'DEDUP_TLS_CERT', doc: 'client certificate (PEM) for amqps:// and rediss://', kind: text(/^.+$/, 'a file path'), optional: true }),
   spec({ key: 'tlsKey', flag: 'tls-key', env: 'DEDUP_TLS_KEY', doc: 'client key (PEM) for amqps:// and rediss://', kind: text(/^.+$/, 'a file path'), optional: true }),

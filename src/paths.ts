@@ -9,3 +9,9 @@ export function builtFile(relativeToDist: string): string {
   const fromSource = import.meta.url.endsWith('.ts');
   return fileURLToPath(new URL(`${fromSource ? '../dist/' : '../'}${relativeToDist}`, import.meta.url));
 }
+
+/** Path of a file shipped as it is at the package root (e.g. "migrations/001_inbox.sql"). */
+export function packageFile(relativeToRoot: string): string {
+  const fromSource = import.meta.url.endsWith('.ts');
+  return fileURLToPath(new URL(`${fromSource ? '../' : '../../'}${relativeToRoot}`, import.meta.url));
+}

@@ -9,7 +9,9 @@ import type { Options } from 'amqplib';
 import { queueNames, type QueueNames } from './amqp.js';
 import { Consumer, type Delivery } from './consumer.js';
 import { DedupStore, connectRedis, decodeRecord, encodeRecord, fingerprint, type Lease } from './dedup-store.js';
-import { DedupPoolError, LeaseLostError, StoreUnavailableError, errorMessage } from './errors.js';
+import { checkEffects } from './effects.js';
+import { migrate, startInboxCleanup } from './inbox.js';
+import { ConfigError, DedupPoolError, LeaseLostError, StoreUnavailableError, errorMessage } from './errors.js';
 import { HandlerPool } from './handler-pool.js';
 import { keysFor } from './keys.js';
 import { keepLease } from './lease.js';
@@ -38,7 +40,7 @@ const STORE_RETRY_MS = 1000;
 
 export interface ReplicaEvents {
   completed: [id: string];
-  duplicate: [id: string, reason: 'done' | 'in-flight'];
+  duplicate: [id: string, reason: keyof ReplicaStats['duplicates']];
   'dead-lettered': [id: string | undefined, reason: string];
   retried: [id: string, attempt: number];
 }
@@ -59,6 +61,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   /** Aborted when the drain timeout passes: in-flight handlers' signals fire. */
   private readonly draining = withoutListenerLimit(new AbortController());
   private storePause?: Promise<void>;
+  private inboxCleanup?: { stop(): Promise<void> };
   private stopping?: Promise<void>;
 
   constructor(input: OptionsInput, log?: Logger) {
@@ -93,6 +96,12 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     const { opts } = this;
     try {
       await this.pool.probe();
+      if (opts.inboxUrl) {
+        await migrate(opts.inboxUrl).catch((err: unknown) => {
+          throw new ConfigError('inbox', `--inbox ${redactUrl(opts.inboxUrl!)}: cannot prepare the inbox table: ${errorMessage(err)}`);
+        });
+        this.inboxCleanup = startInboxCleanup(opts.inboxUrl, Math.min(60_000, Math.max(1000, opts.dedupTtlMs / 4)), this.log);
+      }
       await this.waitForStore();
       await this.consumer.start(this.stopRequested.signal);
     } catch (err) {
@@ -207,9 +216,9 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     const signal = controller.signal;
     const started = performance.now();
     let handlerEnd = started;
-    let resultJson: string | undefined;
+    let outcome;
     try {
-      resultJson = await pool.run(thread, message, lease.fence, slot, signal, this.opts.handlerTimeoutMs);
+      outcome = await pool.run(thread, message, lease.fence, slot, signal, this.opts.handlerTimeoutMs);
     } catch (err) {
       const why = keeper.lost || err instanceof LeaseLostError ? 'lease-lost' : this.draining.signal.aborted ? 'draining' : 'failed';
       return this.failed(d, lease, err, why);
@@ -223,14 +232,25 @@ export class Replica extends EventEmitter<ReplicaEvents> {
 
     // 5. Complete: record (with the dedup-window TTL) and release in one step, then ack.
     // Even after a lost lease this is tried: the script writes only if nobody else was granted the id.
+    // Redis-atomic mode: the handler's described writes are applied in that same step.
+    const effects = outcome.effects ? checkEffects(outcome.effects) : [];
+    if (typeof effects === 'string') {
+      await this.store.release(lease).catch(() => {});
+      return this.deadLetter(d, lease, 'BAD_EFFECT', effects);
+    }
     let recorded: boolean;
     try {
-      const record = encodeRecord(bodyPrint, resultJson, this.opts.resultMaxBytes);
-      recorded = await this.withStoreRetries(() => this.store.complete(lease, record));
+      const record = encodeRecord(bodyPrint, outcome.resultJson, this.opts.resultMaxBytes);
+      recorded = await this.withStoreRetries(() =>
+        effects.length > 0 ? this.store.completeWithEffects(lease, record, effects) : this.store.complete(lease, record),
+      );
     } catch (err) {
-      // The handler ran but its completion could not be recorded: the redelivery runs it again.
+      if (err instanceof DedupPoolError && err.code === 'BAD_EFFECT') return this.deadLetter(d, lease, 'BAD_EFFECT', err.message);
+      // The handler ran but its completion could not be recorded: the redelivery runs it again
+      // (in inbox mode it finds the inbox row instead).
       return this.storeUnavailable(d, err);
     }
+    if (outcome.inboxDuplicate) return this.duplicate(d, id, 'inbox', bodyPrint, encodeRecord(bodyPrint, undefined, 0));
     if (!recorded) {
       this.stats.leaseLost += 1;
       this.log.warn({ msgId: id, fence: lease.fence }, 'lease lost to another replica: completion not recorded, message requeued');
@@ -284,7 +304,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   // ---- outcomes ------------------------------------------------------------------
 
   /** The id is complete. Same body: ack as a duplicate. Another body: a conflict, never silently dropped. */
-  private async duplicate(d: Delivery, id: string, reason: 'done' | 'in-flight', bodyPrint: string, record: string): Promise<void> {
+  private async duplicate(d: Delivery, id: string, reason: keyof ReplicaStats['duplicates'], bodyPrint: string, record: string): Promise<void> {
     const recorded = decodeRecord(record).fingerprint;
     if (recorded !== bodyPrint && this.opts.onConflict === 'dead-letter') {
       return this.deadLetter(d, undefined, 'ID_CONFLICT', `id ${id} was already completed with a different body`, id);
@@ -388,6 +408,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
       graceMs: Math.min(1000, Math.max(100, Math.floor(this.opts.lockTtlMs / 3))),
       heapMb: this.opts.workerHeapMb,
       leaseBoard: this.leaseBoard,
+      ...(this.opts.inboxUrl && { inbox: { url: this.opts.inboxUrl, queue: this.opts.queue, dedupTtlMs: this.opts.dedupTtlMs } }),
     });
   }
 
@@ -433,6 +454,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
 
   private async close(): Promise<void> {
     await this.consumer.close();
+    await this.inboxCleanup?.stop();
     await this.pool.close().catch(() => {});
     await this.store.close().catch(() => {});
   }

@@ -48,7 +48,8 @@ export function percentile(h: Histogram, q: number): number {
 export interface ReplicaStats {
   deliveries: number;
   completed: number;
-  duplicates: { done: number; 'in-flight': number };
+  /** By reason: done (record found), in-flight (waited for another holder), inbox (the Postgres inbox row existed). */
+  duplicates: { done: number; 'in-flight': number; inbox: number };
   /** Duplicates that found the id locked elsewhere and waited for the holder. */
   parked: number;
   retried: number;
@@ -72,7 +73,7 @@ export function newStats(): ReplicaStats {
   return {
     deliveries: 0,
     completed: 0,
-    duplicates: { done: 0, 'in-flight': 0 },
+    duplicates: { done: 0, 'in-flight': 0, inbox: 0 },
     parked: 0,
     retried: 0,
     deadLettered: {},
@@ -96,6 +97,7 @@ export function sumStats(list: ReplicaStats[]): ReplicaStats {
     out.completed += s.completed;
     out.duplicates.done += s.duplicates.done;
     out.duplicates['in-flight'] += s.duplicates['in-flight'];
+    out.duplicates.inbox += s.duplicates.inbox;
     out.parked += s.parked;
     out.retried += s.retried;
     for (const [reason, n] of Object.entries(s.deadLettered)) out.deadLettered[reason] = (out.deadLettered[reason] ?? 0) + n;

@@ -3,6 +3,7 @@
  * Tasks go in through piscina; cooperative aborts go out on a BroadcastChannel,
  * because a running task cannot be messaged through piscina itself.
  */
+import type { RedisEffect } from './effects.js';
 import type { HandlerMessage } from './message.js';
 
 /** Given to each worker once, at start. */
@@ -14,6 +15,8 @@ export interface WorkerData {
   logLevel: string;
   /** LeaseBoard memory: lease expiry per slot, checked before each handler call. */
   leaseBoard: SharedArrayBuffer;
+  /** Postgres inbox mode: each handler call runs in a transaction with the inbox row. */
+  inbox?: { url: string; queue: string; dedupTtlMs: number; poolSize: number };
 }
 
 export type WorkerTask =
@@ -22,7 +25,15 @@ export type WorkerTask =
   | { kind: 'run'; taskId: number; message: HandlerMessage; fencingToken: number; leaseSlot: number };
 
 export type WorkerResult =
-  | { ok: true; /** JSON of the handler's return value; absent for undefined. */ resultJson?: string }
+  | {
+      ok: true;
+      /** JSON of the handler's return value; absent for undefined. */
+      resultJson?: string;
+      /** Redis writes the handler described with ctx.redis (Redis-atomic mode). */
+      effects?: RedisEffect[];
+      /** Inbox mode: the inbox row existed, so the handler did not run. */
+      inboxDuplicate?: true;
+    }
   | { ok: false; error: { name: string; message: string; stack?: string } }
   /** The lease had expired when a thread picked the task up: the handler was not called. */
   | { ok: false; leaseExpired: true };

@@ -52,6 +52,7 @@ describe('validate', () => {
     ['handler-timeout', { handlerTimeoutMs: '1 fortnight' }, /--handler-timeout .*must be a duration/],
     ['worker-heap-mb', { workerHeapMb: '-1' }, /--worker-heap-mb .*must be an integer from 0 to 65536/],
     ['on-conflict', { onConflict: 'panic' }, /--on-conflict .*must be one of dead-letter, ack/],
+    ['inbox', { inboxUrl: 'mysql://x' }, /--inbox .*must be a postgres:\/\/ URL/],
     ['tls-ca', { tlsCa: '' }, /--tls-ca .*must be a file path/],
     ['tls-cert', { tlsCert: '/c.pem' }, /--tls-cert and --tls-key go together/],
     ['tls-key', { tlsKey: '' }, /--tls-key .*must be a file path/],
