@@ -5,6 +5,8 @@
  *   BENCH_HANDLER     noop | cpu | io
  *   BENCH_HANDLER_MS  busy time (cpu) or wait (io)
  *   BENCH_LEDGER      file to append "<id> <epoch ms>" lines to
+ *   BENCH_SINK        atomic modes: the effect, counted in the sink itself
+ *                     (Redis-atomic: an INCR of <BENCH_SINK><id>; inbox: a row in table BENCH_SINK)
  */
 import { appendFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -28,7 +30,16 @@ export function record(id: string): void {
   if (ledger) appendFileSync(ledger, `${id} ${Date.now()}\n`);
 }
 
-export default async function handle(message: { id: string }): Promise<void> {
+interface Ctx {
+  redis?(command: string, key: string, ...args: (string | number)[]): void;
+  db?: { query(sql: string, params: unknown[]): Promise<unknown> };
+}
+
+const sink = process.env.BENCH_SINK;
+
+export default async function handle(message: { id: string }, ctx: Ctx = {}): Promise<void> {
   await work();
+  if (sink && ctx.db) await ctx.db.query(`INSERT INTO ${sink} (id) VALUES ($1)`, [message.id]);
+  else if (sink && ctx.redis) ctx.redis('INCRBY', `${sink}${message.id}`, 1);
   record(message.id);
 }

@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import amqp, { type ConfirmChannel } from 'amqplib';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import { chart } from './lib/chart.js';
 import { LedgerWatcher } from './lib/ledger.js';
 import { bodyOf, buildMessages, type MessageSet } from './lib/messages.js';
@@ -28,6 +29,7 @@ import type { Chaos, Scenario, Variant } from './scenarios/types.js';
 
 const AMQP_URL = process.env.DEDUP_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const REDIS_URL = process.env.DEDUP_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const PG_URL = process.env.DEDUP_BENCH_PG_URL ?? 'postgres://postgres:postgres@127.0.0.1:5432/test';
 const RESULTS = fileURLToPath(new URL('../../bench/results', import.meta.url));
 const POLL_MS = 200;
 
@@ -104,12 +106,15 @@ async function runVariant(s: Scenario, v: Variant, messages: MessageSet, env: En
   const ledger = new LedgerWatcher(join(dir, 'ledger'));
   await env.ch.assertQueue(queue, { durable: true });
   await publish(env.ch, queue, messages, v.name);
+  const mode = v.kind === 'dedup' ? (v.mode ?? 'plain') : 'plain';
+  const sink = await prepareSink(mode, tag);
 
   const before = await redisSnapshot(env);
   const rabbit = rabbitPid();
   const rabbitCpu0 = rabbit ? cpuSeconds(rabbit) : 0;
   const redisCpu0 = before.reduce((n, c) => n + (c ? cpuSeconds(c.pid) : 0), 0);
   const running = await startVariant(v, {
+    pgUrl: PG_URL,
     queue,
     prefix,
     amqpUrl: s.chaos ? `${AMQP_URL}?heartbeat=2` : AMQP_URL,
@@ -119,6 +124,7 @@ async function runVariant(s: Scenario, v: Variant, messages: MessageSet, env: En
       BENCH_HANDLER: s.handler.kind,
       BENCH_HANDLER_MS: String(s.handler.ms ?? 0),
       BENCH_LEDGER: join(dir, 'ledger'),
+      ...(sink && { BENCH_SINK: sink.name }),
     },
     summaryPath: (i) => join(dir, `summary-${i}.json`),
   });
@@ -162,6 +168,7 @@ async function runVariant(s: Scenario, v: Variant, messages: MessageSet, env: En
     deliveries: counters.deliveries,
     suppressed: counters.suppressed,
     duplicateExecutions: ledger.duplicateExecutions,
+    duplicateEffects: sink ? await sink.duplicates(env.redis[0]!) : null,
     lost: messages.unique - ledger.uniqueExecuted,
     deadLettered: dlq > 0 ? { ...counters.deadLettered } : {},
     seconds,
@@ -180,7 +187,61 @@ async function runVariant(s: Scenario, v: Variant, messages: MessageSet, env: En
     chaos,
   };
   await cleanup(env, queue, prefix);
+  await sink?.drop(env.redis[0]!);
   return result;
+}
+
+interface Sink {
+  name: string;
+  /** Effects applied beyond the first, summed over ids. */
+  duplicates(redis: Redis): Promise<number>;
+  drop(redis: Redis): Promise<void>;
+}
+
+/** Where an atomic mode's handler writes its effect, so the bench can count effects in the sink itself. */
+async function prepareSink(mode: 'plain' | 'redis-atomic' | 'pg-inbox', tag: string): Promise<Sink | undefined> {
+  if (mode === 'redis-atomic') {
+    const name = `benchsink:${tag}:`;
+    return {
+      name,
+      async duplicates(redis) {
+        let extra = 0;
+        let cursor = '0';
+        do {
+          const [next, keys] = await redis.scan(cursor, 'MATCH', `${name}*`, 'COUNT', 5000);
+          if (keys.length) for (const v of await redis.mget(keys)) extra += Math.max(0, Number(v) - 1);
+          cursor = next;
+        } while (cursor !== '0');
+        return extra;
+      },
+      async drop(redis) {
+        let cursor = '0';
+        do {
+          const [next, keys] = await redis.scan(cursor, 'MATCH', `${name}*`, 'COUNT', 5000);
+          if (keys.length) await redis.unlink(...keys);
+          cursor = next;
+        } while (cursor !== '0');
+      },
+    };
+  }
+  if (mode === 'pg-inbox') {
+    const name = `bench_sink_${tag}`;
+    const db = new pg.Client({ connectionString: PG_URL });
+    await db.connect();
+    await db.query(`CREATE TABLE ${name} (id text NOT NULL)`);
+    return {
+      name,
+      async duplicates() {
+        const res = await db.query(`SELECT coalesce(sum(n - 1), 0) AS extra FROM (SELECT count(*) AS n FROM ${name} GROUP BY id) t`);
+        return Number(res.rows[0].extra);
+      },
+      async drop() {
+        await db.query(`DROP TABLE ${name}`);
+        await db.end();
+      },
+    };
+  }
+  return undefined;
 }
 
 async function publish(ch: ConfirmChannel, queue: string, m: MessageSet, label: string): Promise<void> {

@@ -11,6 +11,8 @@ export interface VariantResult {
   suppressed: Record<string, number>;
   /** Handler runs beyond the first, over all ids. */
   duplicateExecutions: number;
+  /** Atomic modes: effects applied beyond the first, counted in the sink (null in plain mode, where the run is the effect). */
+  duplicateEffects: number | null;
   /** Ids whose handler never ran. */
   lost: number;
   deadLettered: Record<string, number>;
@@ -42,7 +44,7 @@ const sum = (r: Record<string, number>): number => Object.values(r).reduce((a, b
 
 export function table(res: ScenarioResult): string {
   const base = res.variants.find((v) => v.kind === 'raw') ?? res.variants[0]!;
-  const head = ['variant', 'ids/s', 'x base', 'deliv', 'suppressed', 'dup exec', 'lost', 'DLQ', 'ack p50/p99 ms', 'redis cmd/msg', 'B/record', 'CPU cons/rmq/redis %'];
+  const head = ['variant', 'ids/s', 'x base', 'deliv', 'suppressed', 'dup exec', 'dup effects', 'lost', 'DLQ', 'ack p50/p99 ms', 'redis cmd/msg', 'B/record', 'CPU cons/rmq/redis %'];
   const rows = res.variants.map((v) => [
     v.variant + (v.timedOut ? ' (timed out)' : ''),
     v.idsPerSecond.toFixed(0),
@@ -50,6 +52,7 @@ export function table(res: ScenarioResult): string {
     String(v.deliveries),
     Object.entries(v.suppressed).map(([k, n]) => `${k} ${n}`).join(', ') || '0',
     String(v.duplicateExecutions),
+    v.duplicateEffects === null ? '-' : String(v.duplicateEffects),
     String(v.lost),
     String(sum(v.deadLettered)),
     `${v.handlerToAckMs.p50.toFixed(2)}/${v.handlerToAckMs.p99.toFixed(2)}`,

@@ -12,6 +12,8 @@ const BIN = here('../../../bin/dedup-pool.js');
 const HANDLER = here('../handler.js');
 
 export interface VariantContext {
+  /** Postgres URL for the inbox mode. */
+  pgUrl: string;
   queue: string;
   prefix: string;
   amqpUrl: string;
@@ -104,6 +106,7 @@ async function startDedup(v: Extract<Variant, { kind: 'dedup' }>, ctx: VariantCo
       '--replicas', String(v.replicas), '--threads', String(v.threads), '--prefetch', String(v.prefetch),
       '--amqp', ctx.amqpUrl, '--redis', redisUrls.join(','), '--admin', '127.0.0.1:0', '--log-level', 'info',
       ...(v.lockTtl ? ['--lock-ttl', v.lockTtl] : []),
+      ...(v.mode === 'pg-inbox' ? ['--inbox', ctx.pgUrl] : []),
     ],
     { env: { ...ctx.env, DEDUP_LOG_LEVEL: undefined }, stdio: ['ignore', 'pipe', 'inherit'] },
   );

@@ -4,7 +4,17 @@ export type HandlerKind = 'noop' | 'cpu' | 'io';
 export type Variant =
   | { name: string; kind: 'raw'; prefetch: number }
   | { name: string; kind: 'naive'; prefetch: number; consumers: number }
-  | { name: string; kind: 'dedup'; prefetch: number; replicas: number; threads: number; redis?: 1 | 3; lockTtl?: string };
+  | {
+      name: string;
+      kind: 'dedup';
+      prefetch: number;
+      replicas: number;
+      threads: number;
+      redis?: 1 | 3;
+      lockTtl?: string;
+      /** plain (default), or an atomic mode: the effect is applied exactly once, counted in its sink. */
+      mode?: 'plain' | 'redis-atomic' | 'pg-inbox';
+    };
 
 export type Chaos =
   /** SIGKILL one replica process every `everyMs`. */
