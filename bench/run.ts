@@ -21,7 +21,7 @@ import { chart } from './lib/chart.js';
 import { LedgerWatcher } from './lib/ledger.js';
 import { bodyOf, buildMessages, type MessageSet } from './lib/messages.js';
 import { table, writeResult, type ScenarioResult, type VariantResult } from './lib/report.js';
-import { closeConnections, startRedisServer, type RedisServer } from './lib/services.js';
+import { closeConnections, forEachKeys, startRedisServer, type RedisServer } from './lib/services.js';
 import { cpuSeconds, rabbitPid, redisCounters, type RedisCounters } from './lib/system.js';
 import { startVariant, type RunningVariant } from './lib/variants.js';
 import { SCENARIOS } from './scenarios/index.js';
@@ -206,22 +206,12 @@ async function prepareSink(mode: 'plain' | 'redis-atomic' | 'pg-inbox', tag: str
       name,
       async duplicates(redis) {
         let extra = 0;
-        let cursor = '0';
-        do {
-          const [next, keys] = await redis.scan(cursor, 'MATCH', `${name}*`, 'COUNT', 5000);
-          if (keys.length) for (const v of await redis.mget(keys)) extra += Math.max(0, Number(v) - 1);
-          cursor = next;
-        } while (cursor !== '0');
+        await forEachKeys(redis, `${name}*`, async (keys) => {
+          for (const v of await redis.mget(keys)) extra += Math.max(0, Number(v) - 1);
+        });
         return extra;
       },
-      async drop(redis) {
-        let cursor = '0';
-        do {
-          const [next, keys] = await redis.scan(cursor, 'MATCH', `${name}*`, 'COUNT', 5000);
-          if (keys.length) await redis.unlink(...keys);
-          cursor = next;
-        } while (cursor !== '0');
-      },
+      drop: (redis) => forEachKeys(redis, `${name}*`, (keys) => redis.unlink(...keys)),
     };
   }
   if (mode === 'pg-inbox') {
@@ -333,13 +323,7 @@ function rates(series: [number, number][], start: number): [number, number][] {
 async function cleanup(env: Env, queue: string, prefix: string): Promise<void> {
   for (const q of [queue, `${queue}.retry`, `${queue}.dlq`]) await env.ch.deleteQueue(q).catch(() => {});
   for (const r of env.redis) {
-    if (r.status !== 'ready') continue;
-    let cursor = '0';
-    do {
-      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 5000);
-      if (keys.length) await r.unlink(...keys);
-      cursor = next;
-    } while (cursor !== '0');
+    if (r.status === 'ready') await forEachKeys(r, `${prefix}:*`, (keys) => r.unlink(...keys));
   }
 }
 

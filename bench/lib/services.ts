@@ -51,6 +51,16 @@ export async function startRedisServer(port?: number, extraArgs: string[] = []):
   };
 }
 
+/** Call `fn` with each batch of keys matching `pattern` (SCAN, so Redis is never blocked). */
+export async function forEachKeys(redis: Redis, pattern: string, fn: (keys: string[]) => Promise<unknown>): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 5000);
+    if (keys.length) await fn(keys);
+    cursor = next;
+  } while (cursor !== '0');
+}
+
 function rabbitmqctl(...args: string[]): string {
   return execFileSync('rabbitmqctl', [...args, '-q'], { stdio: 'pipe' }).toString();
 }

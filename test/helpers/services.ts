@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqp, { type ChannelModel, type ConfirmChannel, type GetMessage, type Options } from 'amqplib';
 import { Redis } from 'ioredis';
+import { forEachKeys } from '../../bench/lib/services.js';
 
 export const AMQP_URL = process.env.DEDUP_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 export const REDIS_URL = process.env.DEDUP_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -42,12 +43,7 @@ export async function testEnv(tag: string): Promise<TestEnv> {
     async cleanup() {
       for (const q of [queue, `${queue}.retry`, `${queue}.dlq`]) await ch.deleteQueue(q).catch(() => {});
       await conn.close().catch(() => {});
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-        if (keys.length) await redis.del(...keys);
-        cursor = next;
-      } while (cursor !== '0');
+      await forEachKeys(redis, `${prefix}:*`, (keys) => redis.del(...keys));
       redis.disconnect();
     },
   };
