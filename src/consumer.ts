@@ -13,6 +13,7 @@ import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import { assertTopology, connectAmqp, publishConfirmed, type QueueNames } from './amqp.js';
+import { reconnectDelay } from './backoff.js';
 import { errorMessage } from './errors.js';
 import type { Logger } from './logger.js';
 import { redactUrl } from './logger.js';
@@ -44,11 +45,6 @@ export interface ConsumerEvents {
   lost: [err: Error];
   /** The broker cancelled the consumer (e.g. the queue was deleted); a re-subscribe follows. */
   cancelled: [];
-}
-
-/** Reconnect delays: 100 ms doubling to 10 s, ±20% jitter so replicas do not reconnect in step. */
-export function reconnectDelay(attempt: number): number {
-  return Math.round(Math.min(10_000, 100 * 2 ** attempt) * (0.8 + Math.random() * 0.4));
 }
 
 /** Errors that another try will not fix: wrong credentials, no such vhost. */

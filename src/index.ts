@@ -1,4 +1,6 @@
-export { Replica, startReplica, retryDelay, HEADERS, type ReplicaEvents } from './replica.js';
+export { Replica, startReplica, type ReplicaEvents } from './replica.js';
+export { HEADERS } from './republish.js';
+export { retryDelay } from './backoff.js';
 export { Producer, createProducer, type ProducerOptions, type PublishOptions } from './producer.js';
 export { DedupStore, connectRedis, encodeRecord, decodeRecord, fingerprint, type BeginResult, type Lease } from './dedup-store.js';
 export { Supervisor, type SupervisorStatus, type SlotStatus } from './supervisor.js';

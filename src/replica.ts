@@ -2,10 +2,9 @@
  * A replica: one AMQP connection and channel (consumer.ts), a prefetch window,
  * one piscina pool. `handle()` below is the per-message protocol, top to bottom.
  */
-import { EventEmitter, setMaxListeners } from 'node:events';
+import { EventEmitter } from 'node:events';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Options } from 'amqplib';
 import { queueNames, type QueueNames } from './amqp.js';
 import { Consumer, type Delivery } from './consumer.js';
 import { DedupStore, connectRedis, decodeRecord, encodeRecord, fingerprint, type Lease } from './dedup-store.js';
@@ -20,17 +19,10 @@ import { createLogger, redactUrl, type Logger } from './logger.js';
 import { parseDelivery, type HandlerMessage } from './message.js';
 import { resolveOptions, type OptionsInput, type PoolOptions } from './options.js';
 import { loadTls } from './tls.js';
+import { retryDelay } from './backoff.js';
+import { HEADERS, republishProps, truncate } from './republish.js';
+import { settleWithin, withoutListenerLimit } from './settle.js';
 import { newStats, observe, type ReplicaStats } from './stats.js';
-
-/** Headers dedup-pool sets on dead-lettered and retried messages. */
-export const HEADERS = {
-  error: 'x-dedup-error',
-  reason: 'x-dedup-reason',
-  attempts: 'x-dedup-attempts',
-  id: 'x-dedup-id',
-  queue: 'x-dedup-queue',
-  attempt: 'x-dedup-attempt',
-} as const;
 
 /** How long a parked duplicate waits before it looks again (doubling up to the max). */
 const PARK_FIRST_MS = 25;
@@ -458,47 +450,6 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     await this.pool.close().catch(() => {});
     await this.store.close().catch(() => {});
   }
-}
-
-/** Every in-flight message listens on the drain signal: far more than the default limit of 10. */
-function withoutListenerLimit(c: AbortController): AbortController {
-  setMaxListeners(0, c.signal);
-  return c;
-}
-
-/** Exponential backoff with ±20% jitter, so retries of a failed batch do not return together. */
-export function retryDelay(attempt: number, baseMs: number, maxMs: number): number {
-  const exp = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
-  return Math.round(exp * (0.8 + Math.random() * 0.4));
-}
-
-function republishProps(d: Delivery): Options.Publish {
-  const p = d.msg.properties;
-  return {
-    persistent: true,
-    messageId: p.messageId,
-    contentType: p.contentType,
-    contentEncoding: p.contentEncoding,
-    correlationId: p.correlationId,
-    replyTo: p.replyTo,
-    type: p.type,
-    appId: p.appId,
-    timestamp: p.timestamp,
-  };
-}
-
-/** True when every promise settled within `ms`; the timer never outlives the wait. */
-async function settleWithin(promises: Promise<unknown>[], ms: number): Promise<boolean> {
-  const timeout = new AbortController();
-  const timer = sleep(ms, false, { signal: timeout.signal }).catch(() => false);
-  const done = Promise.allSettled(promises).then(() => true);
-  const finished = await Promise.race([done, timer]);
-  timeout.abort();
-  return finished;
-}
-
-function truncate(s: string, max = 1000): string {
-  return s.length > max ? `${s.slice(0, max)}…` : s;
 }
 
 export async function startReplica(input: OptionsInput, log?: Logger): Promise<Replica> {

@@ -1,0 +1,34 @@
+/** What dedup-pool puts on the messages it republishes: to the retry queue, to the dead-letter queue. */
+import type { Options } from 'amqplib';
+import type { Delivery } from './consumer.js';
+
+/** Headers dedup-pool sets on dead-lettered and retried messages. */
+export const HEADERS = {
+  error: 'x-dedup-error',
+  reason: 'x-dedup-reason',
+  attempts: 'x-dedup-attempts',
+  id: 'x-dedup-id',
+  queue: 'x-dedup-queue',
+  attempt: 'x-dedup-attempt',
+} as const;
+
+/** The original message's properties, kept on its republished copy. */
+export function republishProps(d: Delivery): Options.Publish {
+  const p = d.msg.properties;
+  return {
+    persistent: true,
+    messageId: p.messageId,
+    contentType: p.contentType,
+    contentEncoding: p.contentEncoding,
+    correlationId: p.correlationId,
+    replyTo: p.replyTo,
+    type: p.type,
+    appId: p.appId,
+    timestamp: p.timestamp,
+  };
+}
+
+/** Header values stay readable: long error texts are cut. */
+export function truncate(s: string, max = 1000): string {
+  return s.length > max ? `${s.slice(0, max)}…` : s;
+}
