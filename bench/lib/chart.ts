@@ -40,15 +40,16 @@ export function chart(res: ScenarioResult): string {
     out.push(`<text x="${plot.x + plot.w + 20}" y="${plot.y + res.variants.length * 18 + 16}" fill="#555">dashed: chaos events</text>`);
   }
   // Duplicate executions per variant.
-  const bars = { x: 70, y: 340, w: 800, h: 120 };
+  const bars = { x: 70, y: 360, w: 800, h: 110 };
   const maxD = Math.max(1, ...res.variants.map((v) => v.duplicateExecutions));
   const bw = bars.w / res.variants.length;
-  out.push(`<text x="${bars.x}" y="${bars.y - 14}" font-size="15" font-weight="bold">duplicate executions (handler ran again for an id)</text>`);
+  out.push(`<text x="${bars.x}" y="${bars.y - 26}" font-size="15" font-weight="bold">duplicate executions (handler ran again for an id)</text>`);
   res.variants.forEach((v, i) => {
     const h = (v.duplicateExecutions / maxD) * bars.h;
     const x = bars.x + i * bw + 10;
     out.push(`<rect x="${x}" y="${bars.y + bars.h - h}" width="${bw - 20}" height="${h}" fill="${COLORS[i % COLORS.length]}"/>`);
-    out.push(`<text x="${x + (bw - 20) / 2}" y="${bars.y + bars.h - h - 4}" text-anchor="middle">${v.duplicateExecutions}</text>`);
+    const effects = v.duplicateEffects === null || v.duplicateEffects === undefined ? '' : ` (duplicate effects: ${v.duplicateEffects})`;
+    out.push(`<text x="${x + (bw - 20) / 2}" y="${bars.y + bars.h - h - 4}" text-anchor="middle">${v.duplicateExecutions}${effects}</text>`);
     out.push(`<text x="${x + (bw - 20) / 2}" y="${bars.y + bars.h + 16}" text-anchor="middle" font-size="11">${esc(v.variant)}</text>`);
   });
   out.push(`<line x1="${bars.x}" y1="${bars.y + bars.h}" x2="${bars.x + bars.w}" y2="${bars.y + bars.h}" stroke="#333"/>`);
