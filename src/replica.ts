@@ -16,7 +16,7 @@ import { keysFor } from './keys.js';
 import { keepLease } from './lease.js';
 import { LeaseBoard } from './lease-board.js';
 import { createLogger, redactUrl, type Logger } from './logger.js';
-import { parseDelivery, type HandlerMessage } from './message.js';
+import { parseDelivery, type HandlerMessage, type Parsed } from './message.js';
 import { resolveOptions, type OptionsInput, type PoolOptions } from './options.js';
 import { loadTls } from './tls.js';
 import { retryDelay } from './backoff.js';
@@ -48,6 +48,8 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   /** One slot per unacked delivery: at most `prefetch` leases are held at once. */
   private readonly leaseBoard: LeaseBoard;
   private readonly inFlight = new Set<Promise<void>>();
+  /** Ids this replica is processing now, to the promise that settles when it is done with them. */
+  private readonly working = new Map<string, Promise<void>>();
   /** Aborted when stop() begins: ends start-up retries, parking and waits for Redis. */
   private readonly stopRequested = new AbortController();
   /** Aborted when the drain timeout passes: in-flight handlers' signals fire. */
@@ -151,6 +153,33 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     }
     if (record !== null) return this.duplicate(d, id, 'done', bodyPrint, record);
 
+    // A copy of an id this replica is already working on waits for that run here,
+    // instead of taking a thread to poll Redis, then looks again.
+    const local = this.working.get(id);
+    if (local) {
+      this.stats.parked += 1;
+      await local;
+      try {
+        record = await this.store.record(id);
+      } catch (err) {
+        return this.storeUnavailable(d, err);
+      }
+      if (record !== null) return this.duplicate(d, id, 'in-flight', bodyPrint, record);
+    }
+    let finished!: () => void;
+    const mine = new Promise<void>((resolve) => (finished = resolve));
+    this.working.set(id, mine);
+    try {
+      return await this.run(d, parsed, bodyPrint);
+    } finally {
+      if (this.working.get(id) === mine) this.working.delete(id);
+      finished();
+    }
+  }
+
+  /** Steps 3 to 5 for a message whose id is not complete yet. */
+  private async run(d: Delivery, parsed: Extract<Parsed, { ok: true }>, bodyPrint: string): Promise<void> {
+    const { id } = parsed;
     // 3. Lock, once a thread is free to run the handler at once: a lease never waits in a
     // queue, and each grant (which counts an attempt) is a real run. The grant and the
     // authoritative completion check are one atomic step. Held elsewhere: park (look again
