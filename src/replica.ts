@@ -170,7 +170,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     const mine = new Promise<void>((resolve) => (finished = resolve));
     this.working.set(id, mine);
     try {
-      return await this.run(d, parsed, bodyPrint);
+      return await this.lockAndRun(d, parsed, bodyPrint);
     } finally {
       if (this.working.get(id) === mine) this.working.delete(id);
       finished();
@@ -178,7 +178,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   }
 
   /** Steps 3 to 5 for a message whose id is not complete yet. */
-  private async run(d: Delivery, parsed: Extract<Parsed, { ok: true }>, bodyPrint: string): Promise<void> {
+  private async lockAndRun(d: Delivery, parsed: Extract<Parsed, { ok: true }>, bodyPrint: string): Promise<void> {
     const { id } = parsed;
     // 3. Lock, once a thread is free to run the handler at once: a lease never waits in a
     // queue, and each grant (which counts an attempt) is a real run. The grant and the
@@ -256,7 +256,6 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     // Redis-atomic mode: the handler's described writes are applied in that same step.
     const effects = outcome.effects ? checkEffects(outcome.effects) : [];
     if (typeof effects === 'string') {
-      await this.store.release(lease).catch(() => {});
       return this.deadLetter(d, lease, 'BAD_EFFECT', effects);
     }
     let recorded: boolean;
