@@ -21,7 +21,7 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' |
 export interface PoolOptions {
   /** Queue to consume. Declared durable if missing; `<queue>.dlq` and `<queue>.retry` are declared beside it. */
   queue: string;
-  /** Path to the handler module (default export `async (message, ctx) => result`). Fixed at start. */
+  /** Path to the handler module (default export `async (message, ctx) => result`), JavaScript or TypeScript. Fixed at start. */
   handler: string;
   /** Worker threads running the handler. Default: the machine's available parallelism. */
   threads: number;
@@ -206,7 +206,7 @@ function spec<K extends keyof PoolOptions>(s: OptionSpec<K>): OptionSpec<K> {
 
 export const OPTION_SPECS = [
   spec({ key: 'queue', flag: 'queue', env: 'DEDUP_QUEUE', doc: 'queue to consume', kind: text(/^[\w.:-]{1,200}$/, 'a queue name of letters, digits, . _ : - (at most 200)') }),
-  spec({ key: 'handler', flag: 'handler', env: 'DEDUP_HANDLER', doc: 'handler module path (.js/.mjs)', kind: text(/\.(m?js|cjs)$/, 'a path to a .js, .mjs or .cjs module') }),
+  spec({ key: 'handler', flag: 'handler', env: 'DEDUP_HANDLER', doc: 'handler module path (.js/.mjs/.cjs/.ts)', kind: text(/\.([cm]?js|[cm]?ts)$/, 'a path to a .js, .mjs, .cjs or .ts module') }),
   spec({ key: 'threads', flag: 'threads', env: 'DEDUP_THREADS', doc: 'worker threads per replica', kind: int(1, 256), default: availableParallelism() }),
   spec({ key: 'concurrency', flag: 'concurrency', env: 'DEDUP_CONCURRENCY', doc: 'handler calls at once per thread (1 for CPU-bound handlers)', kind: int(1, 1000), default: 8 }),
   spec({ key: 'prefetch', flag: 'prefetch', env: 'DEDUP_PREFETCH', doc: 'unacked deliveries per replica', kind: int(1, 65535), default: 100 }),

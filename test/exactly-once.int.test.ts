@@ -59,3 +59,19 @@ describe('each message id is executed once', () => {
     expect(completedPerProcess.every((completed) => completed > 0)).toBe(true);
   });
 });
+
+describe('TypeScript handlers', () => {
+  it('runs a .ts handler without a build step', async () => {
+    const env = await testEnv('ts-handler');
+    const replica = await new Replica({ queue: env.queue, prefix: env.prefix, handler: new URL('./fixtures/typed-handler.ts', import.meta.url).pathname, threads: 1, logLevel: 'silent' }).start();
+    try {
+      await publishRaw(env.ch, env.queue, [{ content: JSON.stringify({ message_id: 'ts-1', data: { ledger: env.ledger, amount: 21 } }) }]);
+      await waitFor(() => replica.stats.completed === 1, 20_000, 'completed');
+      expect(executions(env.ledger).get('ts-1')).toBe(1);
+      expect(await env.redis.get(`${env.prefix}:done:ts-1`)).toMatch(/:\{"charged":42\}$/);
+    } finally {
+      await replica.stop();
+      await env.cleanup();
+    }
+  });
+});

@@ -42,9 +42,17 @@ aborts.onmessage = (event) => {
 };
 aborts.unref();
 
+/** TypeScript handlers are compiled on load by tsx; JavaScript ones are imported as they are. */
+async function importHandler(path: string): Promise<{ default?: unknown }> {
+  const url = pathToFileURL(path).href;
+  if (!/\.[cm]?ts$/.test(path)) return import(url);
+  const { tsImport } = await import('tsx/esm/api');
+  return tsImport(url, import.meta.url) as Promise<{ default?: unknown }>;
+}
+
 let handler: Promise<Handler> | undefined;
 function loadHandler(): Promise<Handler> {
-  handler ??= import(pathToFileURL(data.handlerPath).href).then((mod: { default?: unknown }) => {
+  handler ??= importHandler(data.handlerPath).then((mod) => {
     if (typeof mod.default !== 'function') {
       throw new TypeError(`handler ${data.handlerPath} has no default export function`);
     }
