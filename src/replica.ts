@@ -18,6 +18,7 @@ import { LeaseBoard } from './lease-board.js';
 import { createLogger, redactUrl, type Logger } from './logger.js';
 import { parseDelivery, type HandlerMessage, type Parsed } from './message.js';
 import { resolveOptions, type OptionsInput, type PoolOptions } from './options.js';
+import { StoreGate } from './store-gate.js';
 import { loadTls } from './tls.js';
 import { retryDelay } from './backoff.js';
 import { HEADERS, republishProps, truncate } from './republish.js';
@@ -54,7 +55,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   private readonly stopRequested = new AbortController();
   /** Aborted when the drain timeout passes: in-flight handlers' signals fire. */
   private readonly draining = withoutListenerLimit(new AbortController());
-  private storePause?: Promise<void>;
+  private readonly storeGate: StoreGate;
   private inboxCleanup?: { stop(): Promise<void> };
   private stopping?: Promise<void>;
 
@@ -75,6 +76,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
       this.log,
       (d) => this.onDelivery(d),
     );
+    this.storeGate = new StoreGate(this.store, this.consumer, this.log, this.stopRequested.signal, () => this.opts.redisUrls.map(redactUrl));
     this.consumer.on('lost', () => (this.stats.reconnects += 1));
     this.consumer.on('cancelled', () => (this.stats.cancellations += 1));
     this.leaseBoard = new LeaseBoard(this.opts.prefetch);
@@ -96,7 +98,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
         });
         this.inboxCleanup = startInboxCleanup(opts.inboxUrl, Math.min(60_000, Math.max(1000, opts.dedupTtlMs / 4)), this.log);
       }
-      await this.waitForStore();
+      await this.storeGate.open();
       await this.consumer.start(this.stopRequested.signal);
     } catch (err) {
       await this.close();
@@ -366,7 +368,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   private async storeUnavailable(d: Delivery, err: unknown): Promise<void> {
     this.stats.storeErrors += 1;
     this.log.error({ err: errorMessage(err) }, 'dedup store unavailable: message requeued after a pause');
-    this.storePause ??= this.pauseUntilStoreIsBack().finally(() => (this.storePause = undefined));
+    this.storeGate.closeUntilBack();
     return this.requeue(d, 'store unavailable', STORE_RETRY_MS);
   }
 
@@ -394,26 +396,6 @@ export class Replica extends EventEmitter<ReplicaEvents> {
         await sleep(100 * i);
       }
     }
-  }
-
-  // ---- the dedup store's health --------------------------------------------------
-
-  /** Wait until a quorum of Redis instances answers (retrying until stop()). */
-  private async waitForStore(): Promise<void> {
-    for (let attempt = 0; !(await this.store.healthy()); attempt++) {
-      if (attempt % 20 === 0) this.log.warn({ redis: this.opts.redisUrls.map(redactUrl) }, 'waiting for a quorum of Redis instances');
-      await sleep(250, undefined, { signal: this.stopRequested.signal }).catch(() => {});
-      if (this.stopRequested.signal.aborted) throw new StoreUnavailableError('stopped while waiting for Redis');
-    }
-  }
-
-  private async pauseUntilStoreIsBack(): Promise<void> {
-    this.log.warn('pausing consumption until the dedup store is back');
-    await this.consumer.pause();
-    await this.waitForStore().catch(() => {});
-    if (this.stopRequested.signal.aborted) return;
-    await this.consumer.resume();
-    this.log.info('dedup store is back: consuming again');
   }
 
   // ---- threads -----------------------------------------------------------------
