@@ -48,3 +48,23 @@ describe('leases and completion records', () => {
     expect(await env.redis.exists(`${env.prefix}:lock:ttl-1`, `${env.prefix}:fence:ttl-1`)).toBe(0);
   });
 });
+
+describe('drain timeout', () => {
+  it('a handler still running when --drain-timeout passes is aborted; its message is requeued and its lease released', async () => {
+    const env = await testEnv('drain-timeout');
+    const replica = await new Replica({ queue: env.queue, prefix: env.prefix, handler: LEDGER_HANDLER, threads: 1, drainTimeoutMs: '300ms', lockTtlMs: '3s', logLevel: 'silent' }).start();
+    try {
+      await publishRaw(env.ch, env.queue, [body('long-1', { ledger: env.ledger, sleepMs: 10_000 })]);
+      await waitFor(() => readLedger(env.ledger).some((l) => l.ev === 'start'), 10_000, 'handler started');
+      const started = Date.now();
+      await replica.stop();
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect(readLedger(env.ledger).filter((l) => l.ev === 'done')).toEqual([]);
+      expect(replica.stats.requeued).toBe(1);
+      await waitFor(async () => (await env.ch.checkQueue(env.queue)).messageCount === 1, 5000, 'message back in the queue');
+      expect(await env.redis.exists(`${env.prefix}:lock:long-1`)).toBe(0);
+    } finally {
+      await env.cleanup();
+    }
+  });
+});
