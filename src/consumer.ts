@@ -77,20 +77,8 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
    * Connect and subscribe, retrying network failures with backoff until `signal`
    * aborts. Permanent errors (credentials) throw at once.
    */
-  async start(signal: AbortSignal): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.connect();
-        return;
-      } catch (err) {
-        await this.dropConnection();
-        if (isPermanent(err) || signal.aborted || this.closed) throw err;
-        const delay = reconnectDelay(attempt);
-        this.log.warn({ amqp: redactUrl(this.opts.amqpUrl), err: errorMessage(err), delayMs: delay }, 'cannot reach RabbitMQ; retrying');
-        await sleep(delay, undefined, { signal }).catch(() => {});
-        if (signal.aborted) throw err;
-      }
-    }
+  start(signal: AbortSignal): Promise<void> {
+    return this.connectWithBackoff(true, signal);
   }
 
   /** Stop receiving deliveries (unacked ones stay ours). */
@@ -171,21 +159,30 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     this.log.error({ err: err.message }, 'lost RabbitMQ; reconnecting');
     this.consumerTag = undefined;
     this.emit('lost', err);
-    this.reconnecting = (async () => {
-      await this.dropConnection();
-      for (let attempt = 0; !this.closed; attempt++) {
-        await sleep(reconnectDelay(attempt));
-        if (this.closed) break;
-        try {
-          await this.connect();
-          this.log.info('reconnected to RabbitMQ');
-          break;
-        } catch (e) {
-          await this.dropConnection();
-          this.log.warn({ err: errorMessage(e), attempt }, 'reconnect failed; retrying');
-        }
+    this.reconnecting = this.dropConnection()
+      .then(() => this.connectWithBackoff(false))
+      .then(() => this.log.info('reconnected to RabbitMQ'), () => {})
+      .finally(() => (this.reconnecting = undefined));
+  }
+
+  /**
+   * Connect, retrying with backoff and jitter until connected, closed, or `signal`
+   * aborts. The first connection tries at once and gives up on a permanent error
+   * (credentials); a reconnection waits first and keeps trying.
+   */
+  private async connectWithBackoff(first: boolean, signal?: AbortSignal): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      if (!first || attempt > 0) await sleep(reconnectDelay(first ? attempt - 1 : attempt), undefined, { signal }).catch(() => {});
+      if (this.closed || signal?.aborted) throw new Error('stopped while connecting to RabbitMQ');
+      try {
+        await this.connect();
+        return;
+      } catch (err) {
+        await this.dropConnection();
+        if (first && isPermanent(err)) throw err;
+        this.log.warn({ amqp: redactUrl(this.opts.amqpUrl), err: errorMessage(err), attempt }, 'cannot reach RabbitMQ; retrying');
       }
-    })().finally(() => (this.reconnecting = undefined));
+    }
   }
 
   private async dropConnection(): Promise<void> {

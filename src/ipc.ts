@@ -14,7 +14,7 @@ export type FromReplica =
   | { type: 'ready' }
   | { type: 'stats'; stats: ReplicaStats; threads: number; consuming: boolean }
   /** Start-up failed; the replica exits right after. */
-  | { type: 'fatal'; message: string; code?: string };
+  | { type: 'fatal'; message: string };
 
 /** How often a replica reports its stats. */
 export const STATS_INTERVAL_MS = 250;

@@ -1,6 +1,6 @@
 /**
  * Keeps a lease alive while its handler runs: extends it every third of its
- * length, and aborts `signal` the moment it is lost (extension refused, Redis
+ * length, and aborts the given controller the moment it is lost (extension refused, Redis
  * unreachable, or the local validity time passed first, e.g. after a long pause).
  */
 import type { DedupStore, Lease } from './dedup-store.js';
@@ -9,8 +9,6 @@ import { LeaseLostError } from './errors.js';
 export interface LeaseKeeper {
   /** The lease was lost (as opposed to the controller aborted for another reason). */
   readonly lost: boolean;
-  /** Times the lease was extended. */
-  readonly extensions: number;
   stop(): void;
 }
 
@@ -20,7 +18,6 @@ export interface LeaseKeeper {
  */
 export function keepLease(store: DedupStore, lease: Lease, lockTtlMs: number, controller: AbortController, onExtended?: (validUntil: number) => void): LeaseKeeper {
   let lost = false;
-  let extensions = 0;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
 
@@ -44,7 +41,6 @@ export function keepLease(store: DedupStore, lease: Lease, lockTtlMs: number, co
       // A quorum is unreachable: the lease cannot be proven, so it is lost.
       return lose();
     }
-    extensions += 1;
     onExtended?.(lease.validUntil);
     schedule();
   };
@@ -57,9 +53,6 @@ export function keepLease(store: DedupStore, lease: Lease, lockTtlMs: number, co
   return {
     get lost() {
       return lost;
-    },
-    get extensions() {
-      return extensions;
     },
     stop,
   };

@@ -3,7 +3,7 @@
  * over IPC; stats go back every STATS_INTERVAL_MS. If the supervisor dies (IPC
  * disconnects), the replica drains and exits: no orphan keeps consuming.
  */
-import { errorMessage, DedupPoolError } from './errors.js';
+import { errorMessage } from './errors.js';
 import { STATS_INTERVAL_MS, type FromReplica, type ToReplica } from './ipc.js';
 import { Replica } from './replica.js';
 
@@ -33,7 +33,7 @@ process.on('message', (msg: ToReplica) => {
           replica = new Replica(msg.options);
           await replica.start();
         } catch (err) {
-          send({ type: 'fatal', message: errorMessage(err), code: err instanceof DedupPoolError ? err.code : undefined });
+          send({ type: 'fatal', message: errorMessage(err) });
           process.exit(2);
         }
         send({ type: 'ready' });

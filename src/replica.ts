@@ -272,7 +272,8 @@ export class Replica extends EventEmitter<ReplicaEvents> {
       // (in inbox mode it finds the inbox row instead).
       return this.storeUnavailable(d, err);
     }
-    if (outcome.inboxDuplicate) return this.duplicate(d, id, 'inbox', bodyPrint, encodeRecord(bodyPrint, undefined, 0));
+    // The inbox row existed: this very body was committed before (a record of just the fingerprint says so).
+    if (outcome.inboxDuplicate) return this.duplicate(d, id, 'inbox', bodyPrint, bodyPrint);
     if (!recorded) {
       this.stats.leaseLost += 1;
       this.log.warn({ msgId: id, fence: lease.fence }, 'lease lost to another replica: completion not recorded, message requeued');
