@@ -64,9 +64,9 @@ export async function startAdmin(supervisor: Supervisor, listen: string, token?:
 export function parseScale(body: unknown): { replicas?: number; threads?: number } | string {
   if (typeof body !== 'object' || body === null) return 'body must be a JSON object like {"replicas": 3, "threads": 2}';
   const { replicas, threads } = body as Record<string, unknown>;
-  const ok = (v: unknown, max: number) => v === undefined || (Number.isInteger(v) && (v as number) >= 1 && (v as number) <= max);
-  if (!ok(replicas, 64)) return 'replicas must be an integer from 1 to 64';
-  if (!ok(threads, 256)) return 'threads must be an integer from 1 to 256';
+  const ok = (v: unknown, min: number, max: number) => v === undefined || (Number.isInteger(v) && (v as number) >= min && (v as number) <= max);
+  if (!ok(replicas, 1, 64)) return 'replicas must be an integer from 1 to 64';
+  if (!ok(threads, 0, 256)) return 'threads must be an integer from 0 to 256 (0: handlers on the main thread)';
   if (replicas === undefined && threads === undefined) return 'give replicas, threads or both';
   return { ...(replicas !== undefined && { replicas: replicas as number }), ...(threads !== undefined && { threads: threads as number }) };
 }

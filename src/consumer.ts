@@ -12,6 +12,7 @@ import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
+import { ChannelAcks, type Settleable } from './acks.js';
 import { assertTopology, connectAmqp, publishConfirmed, type QueueNames } from './amqp.js';
 import { reconnectDelay } from './backoff.js';
 import { errorMessage } from './errors.js';
@@ -23,6 +24,7 @@ export interface Delivery {
   readonly msg: ConsumeMessage;
   /** False once the channel it came on is closed: acks can no longer reach the broker. */
   readonly live: boolean;
+  /** Acks are coalesced per channel (see acks.ts); call it once the message is settled. */
   ack(): void;
   /** Give the message back to the broker now. */
   requeue(): void;
@@ -47,6 +49,36 @@ export interface ConsumerEvents {
   cancelled: [];
 }
 
+/** A delivery bound to the channel it came on. */
+class BoundDelivery implements Delivery, Settleable {
+  state = 0;
+  readonly at = Date.now();
+
+  constructor(
+    readonly msg: ConsumeMessage,
+    private readonly acks: ChannelAcks,
+    private readonly ch: ConfirmChannel,
+  ) {
+    acks.track(this);
+  }
+
+  get live(): boolean {
+    return this.acks.live;
+  }
+
+  ack(): void {
+    this.acks.ack(this);
+  }
+
+  requeue(): void {
+    this.acks.requeue(this);
+  }
+
+  publish(queue: string, content: Buffer, props: Options.Publish): Promise<void> {
+    return publishConfirmed(this.ch, queue, content, props);
+  }
+}
+
 /** Errors that another try will not fix: wrong credentials, no such vhost. */
 function isPermanent(err: unknown): boolean {
   return /ACCESS_REFUSED|NOT_ALLOWED|403|530/.test(errorMessage(err));
@@ -55,6 +87,7 @@ function isPermanent(err: unknown): boolean {
 export class Consumer extends EventEmitter<ConsumerEvents> {
   private conn?: ChannelModel;
   private ch?: ConfirmChannel;
+  private acks?: ChannelAcks;
   private consumerTag?: string;
   private paused = false;
   private closed = false;
@@ -107,6 +140,9 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     await assertTopology(conn, this.opts.names, this.opts.queueType);
     const ch = await conn.createConfirmChannel();
     this.ch = ch;
+    const acks = new ChannelAcks(ch);
+    this.acks = acks;
+    ch.once('close', () => acks.close());
     ch.on('error', (err: Error) => this.log.warn({ err: errorMessage(err) }, 'AMQP channel error'));
     ch.on('close', () => this.onClosed(conn, 'channel'));
     await ch.prefetch(this.opts.prefetch);
@@ -114,23 +150,9 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
   }
 
   private async subscribe(ch: ConfirmChannel): Promise<void> {
-    let live = true;
-    ch.once('close', () => (live = false));
-    const bind = (msg: ConsumeMessage): Delivery => ({
-      msg,
-      get live() {
-        return live;
-      },
-      ack: () => {
-        if (live) ch.ack(msg);
-      },
-      requeue: () => {
-        if (live) ch.nack(msg, false, true);
-      },
-      publish: (queue, content, props) => publishConfirmed(ch, queue, content, props),
-    });
+    const acks = this.acks!;
     const { consumerTag } = await ch.consume(this.opts.names.queue, (msg) => {
-      if (msg) return this.onDelivery(bind(msg));
+      if (msg) return this.onDelivery(new BoundDelivery(msg, acks, ch));
       // The broker cancelled us (queue deleted): subscribe again once the queue is back.
       this.consumerTag = undefined;
       this.log.error({ queue: this.opts.names.queue }, 'consumer cancelled by the broker; re-subscribing');
@@ -186,12 +208,14 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
   }
 
   private async dropConnection(): Promise<void> {
-    const { conn, ch } = this;
+    const { conn, ch, acks } = this;
     this.conn = undefined;
     this.ch = undefined;
+    this.acks = undefined;
     this.consumerTag = undefined;
-    // Close the channel first: its close handshake is ordered after our last acks on
-    // that channel, while a bare connection close can overtake them.
+    // Send the coalesced acks, then close the channel first: its close handshake is
+    // ordered after our last acks on that channel, while a bare connection close can overtake them.
+    acks?.flush(true);
     await ch?.close().catch(() => {});
     await conn?.close().catch(() => {});
   }

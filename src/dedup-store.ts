@@ -2,27 +2,26 @@
  * The dedup store: per-id leases (the Redlock algorithm over one or several
  * independent Redis masters), fencing tokens and completion records.
  *
- * The per-message protocol costs three calls per instance: the fast duplicate
- * check (record), begin and complete, each one Lua script or MGET (see src/lua).
- * Calls made in the same turn of the event loop go out as one batch: one script
- * call for many ids. With N instances an operation counts when a majority
- * agrees; a completion record found on any instance counts.
+ * Every operation takes a batch of ids and costs one script call per instance
+ * (see src/lua): a replica pays one begin and one complete per batch of
+ * deliveries, and one extend per tick of its lease clock. With N instances an
+ * operation counts when a majority agrees; a completion record found on any
+ * instance counts.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
-import { Batcher } from './batcher.js';
 import { DedupPoolError, StoreUnavailableError, errorMessage } from './errors.js';
 import { EFFECT_COMMANDS, type RedisEffect } from './effects.js';
 import type { Keys } from './keys.js';
 import type { TlsFiles } from './tls.js';
 
-/** `keys: undefined`: the script takes any number of keys (3 per id), given first in the call. */
+/** `keys: undefined`: the script takes any number of keys, given first in the call. */
 const SCRIPTS = {
   dedupBegin: { file: 'begin.lua', keys: undefined },
-  dedupExtend: { file: 'extend.lua', keys: 1 },
+  dedupExtend: { file: 'extend.lua', keys: undefined },
   dedupComplete: { file: 'complete.lua', keys: undefined },
-  dedupRelease: { file: 'release.lua', keys: 2 },
+  dedupRelease: { file: 'release.lua', keys: undefined },
   dedupRaise: { file: 'raise.lua', keys: 1 },
   dedupCompleteEffects: { file: 'complete-effects.lua', keys: undefined },
 } as const;
@@ -32,10 +31,12 @@ type Arg = string | number;
 export interface ScriptedRedis extends Redis {
   /** numKeys, 3 keys per id, leaseMs, fenceTtlMs, one token per id. */
   dedupBegin(numKeys: number, ...args: Arg[]): Promise<([0, string] | [1, number] | [2, number])[]>;
-  dedupExtend(lock: string, token: string, leaseMs: Arg): Promise<0 | 1>;
+  /** numKeys, one lock per lease, leaseMs, one token per lease. */
+  dedupExtend(numKeys: number, ...args: Arg[]): Promise<(0 | 1)[]>;
   /** numKeys, 3 keys per id, ttlMs, then token, fence and record per id. */
   dedupComplete(numKeys: number, ...args: Arg[]): Promise<(0 | 1)[]>;
-  dedupRelease(lock: string, fence: string, token: string, reset: '0' | '1'): Promise<0 | 1>;
+  /** numKeys, lock and counter per lease, then token, mode and fence per lease. */
+  dedupRelease(numKeys: number, ...args: Arg[]): Promise<(0 | 1)[]>;
   dedupRaise(fence: string, value: Arg, ttlMs: Arg): Promise<0 | 1>;
   /** numKeys, done, lock, fence, effect keys..., ttlMs, token, fence value, record, n, then per effect: command, type, argc, args. */
   dedupCompleteEffects(numKeys: number, ...args: Arg[]): Promise<0 | 1>;
@@ -85,6 +86,13 @@ export type BeginResult =
   | { state: 'acquired'; lease: Lease }
   | { state: 'locked'; retryInMs: number };
 
+/**
+ * What ending a lease without a completion does to the id's attempt count:
+ * `keep` it (the handler ran), `reset` it (dead-lettered: a replay starts from 1),
+ * or `uncount` the grant (the handler never started).
+ */
+export type ReleaseMode = 'keep' | 'reset' | 'uncount';
+
 export interface DedupStoreOptions {
   keys: Keys;
   lockTtlMs: number;
@@ -95,10 +103,15 @@ export interface DedupStoreOptions {
 
 export class DedupStore {
   readonly quorum: number;
+  /** Client calls made (one per instance per call): what the bench reports as round trips. */
+  calls = 0;
   private readonly keys: Keys;
   private readonly lockTtlMs: number;
   private readonly dedupTtlMs: number;
   private readonly driftFactor: number;
+  /** Lease tokens: a random part per store, then a counter; unique without a syscall each. */
+  private readonly tokenPrefix = randomBytes(9).toString('base64url');
+  private tokens = 0;
 
   constructor(
     readonly clients: ScriptedRedis[],
@@ -112,79 +125,46 @@ export class DedupStore {
     this.driftFactor = opts.driftFactor ?? 0.01;
   }
 
-  private readonly recordBatch = new Batcher<string, string | null>((ids) => this.recordMany(ids));
-  private readonly beginBatch = new Batcher<string, BeginResult>((ids) => this.beginMany(ids));
-  private readonly completeBatch = new Batcher<{ lease: Lease; record: string }, boolean>((items) => this.completeMany(items));
-  /** Lease tokens: a random part per store, then a counter; unique without a syscall each. */
-  private readonly tokenPrefix = randomBytes(9).toString('base64url');
-  private tokens = 0;
-
-  /** The completion record of an id (first found on any instance), or null: the fast duplicate check. */
-  record(id: string): Promise<string | null> {
-    return this.recordBatch.push(id);
-  }
-
-  /** Authoritative completion check and lease, at once. */
-  begin(id: string): Promise<BeginResult> {
-    return this.beginBatch.push(id);
-  }
-
   /**
-   * Write the completion record (with the dedup-window TTL) and end the lease.
-   * Resolves false when another lease was granted since ours: nothing is written.
+   * For each id, at once: the completion check, and if not complete, a lease
+   * (which counts an attempt). One script call per instance for the whole batch.
+   * An Error in the result means that id could not be decided (no quorum).
    */
-  complete(lease: Lease, record: string): Promise<boolean> {
-    return this.completeBatch.push({ lease, record });
-  }
-
-  /**
-   * Redis-atomic mode: apply the handler's effects, write the completion record and
-   * end the lease in one script, only while the lease is current. Needs a single
-   * Redis instance: effects cannot be applied exactly once across a quorum.
-   */
-  async completeWithEffects(lease: Lease, record: string, effects: RedisEffect[]): Promise<boolean> {
-    if (this.clients.length !== 1) {
-      throw new DedupPoolError('BAD_EFFECT', 'Redis effects need a single --redis instance (they cannot be applied exactly once across a quorum)');
-    }
-    const keys = [...this.keyTriple(lease.id), ...effects.map((e) => e.key)];
-    const args = effects.flatMap((e) => [e.command, EFFECT_COMMANDS[e.command]!, e.args.length, ...e.args]);
-    const [client] = this.clients;
-    try {
-      const ok = await client!.dedupCompleteEffects(keys.length, ...keys, this.dedupTtlMs, lease.token, lease.fences[0] ?? -1, record, effects.length, ...args);
-      return ok === 1;
-    } catch (err) {
-      if (/effect \d+:/.test(errorMessage(err))) throw new DedupPoolError('BAD_EFFECT', errorMessage(err));
-      throw new StoreUnavailableError(`complete ${lease.id} with effects: ${errorMessage(err)}`, { cause: err });
-    }
-  }
-
-  private async recordMany(ids: string[]): Promise<(string | null | Error)[]> {
-    const votes = await this.onAll((c) => c.mget(ids.map((id) => this.keys.done(id))));
-    const failure = this.quorumFailure(votes, `read ${ids.length} record(s)`);
-    return ids.map((_, i) => {
-      for (const v of votes) if (v.ok && v.value[i] != null) return v.value[i]!;
-      return failure ?? null;
-    });
-  }
-
-  private async beginMany(ids: string[]): Promise<(BeginResult | Error)[]> {
+  async beginMany(ids: string[]): Promise<(BeginResult | Error)[]> {
     const tokens = ids.map(() => `${this.tokenPrefix}.${(this.tokens++).toString(36)}`);
     const keys = ids.flatMap((id) => this.keyTriple(id));
     const started = Date.now();
     const votes = await this.onAll((c) => c.dedupBegin(keys.length, ...keys, this.lockTtlMs, this.dedupTtlMs, ...tokens));
-    // Redlock: the lease is valid for its length minus the time taken to get it and the drift allowance.
-    const validUntil = started + this.lockTtlMs - Math.round(this.lockTtlMs * this.driftFactor) - 2;
+    const validUntil = this.validFrom(started);
     const failure = this.quorumFailure(votes, `begin ${ids.length} id(s)`);
-    return Promise.all(ids.map((id, i) => this.decideBegin(id, tokens[i]!, votes.map((v) => (v.ok ? { ok: true as const, value: v.value[i]! } : v)), validUntil, failure)));
+    const results: (BeginResult | Error)[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      results.push(await this.decideBegin(ids[i]!, tokens[i]!, votes.map((v) => (v.ok ? { ok: true as const, value: v.value[i]! } : v)), validUntil, failure));
+    }
+    return results;
+  }
+
+  /** One id's begin (a batch of one). */
+  async begin(id: string): Promise<BeginResult> {
+    return unwrap((await this.beginMany([id]))[0]!);
   }
 
   private async decideBegin(id: string, token: string, votes: Vote<[0, string] | [1, number] | [2, number]>[], validUntil: number, failure: Error | undefined): Promise<BeginResult | Error> {
+    // One instance: no votes to weigh (the common case, kept allocation-free).
+    if (votes.length === 1) {
+      const v = votes[0]!;
+      if (!v.ok) return failure!;
+      const [state, value] = v.value;
+      if (state === 0) return { state: 'done', record: String(value) };
+      if (state === 1) return { state: 'acquired', lease: { id, token, fence: value, fences: [value], validUntil } };
+      return { state: 'locked', retryInMs: Math.max(0, value) };
+    }
     const fences = votes.map((v) => (v.ok && v.value[0] === 1 ? v.value[1] : null));
     const granted = fences.filter((f): f is number => f !== null);
     const partial = { id, token, fence: 0, fences, validUntil: 0 };
     const record = votes.find((v) => v.ok && v.value[0] === 0);
     if (record?.ok) {
-      if (granted.length > 0) void this.release(partial).catch(() => {});
+      if (granted.length > 0) void this.release(partial, 'uncount').catch(() => {});
       return { state: 'done', record: String(record.value[1]) };
     }
     if (granted.length >= this.quorum && validUntil > Date.now()) {
@@ -192,13 +172,18 @@ export class DedupStore {
       if (granted.some((f) => f !== lease.fence)) await this.raiseFences(lease);
       return { state: 'acquired', lease };
     }
-    if (granted.length > 0) await this.release(partial).catch(() => {});
+    if (granted.length > 0) await this.release(partial, 'uncount').catch(() => {});
     if (failure) return failure;
     const pttls = votes.flatMap((v) => (v.ok && v.value[0] === 2 ? [v.value[1]] : []));
     return { state: 'locked', retryInMs: pttls.length > 0 ? Math.max(0, Math.min(...pttls)) : 0 };
   }
 
-  private async completeMany(items: { lease: Lease; record: string }[]): Promise<(boolean | Error)[]> {
+  /**
+   * Write each completion record (with the dedup-window TTL) and end its lease, in
+   * one script call per instance. true: recorded; false: another lease was granted
+   * since ours, nothing written; an Error: no quorum answered.
+   */
+  async completeMany(items: { lease: Lease; record: string }[]): Promise<(boolean | Error)[]> {
     const keys = items.flatMap(({ lease }) => this.keyTriple(lease.id));
     const votes = await this.onAll((c, i) => {
       // An instance that did not grant a lease cannot vouch for it (-1 never matches).
@@ -213,6 +198,70 @@ export class DedupStore {
     });
   }
 
+  /** One id's completion (a batch of one). */
+  async complete(lease: Lease, record: string): Promise<boolean> {
+    return unwrap((await this.completeMany([{ lease, record }]))[0]!);
+  }
+
+  /**
+   * Redis-atomic mode: apply the handler's effects, write the completion record and
+   * end the lease in one script, only while the lease is current. Needs a single
+   * Redis instance: effects cannot be applied exactly once across a quorum.
+   */
+  async completeWithEffects(lease: Lease, record: string, effects: RedisEffect[]): Promise<boolean> {
+    if (this.clients.length !== 1) {
+      throw new DedupPoolError('BAD_EFFECT', 'Redis effects need a single --redis instance (they cannot be applied exactly once across a quorum)');
+    }
+    const keys = [...this.keyTriple(lease.id), ...effects.map((e) => e.key)];
+    const args = effects.flatMap((e) => [e.command, EFFECT_COMMANDS[e.command]!, e.args.length, ...e.args]);
+    const [client] = this.clients;
+    this.calls += 1;
+    try {
+      const ok = await client!.dedupCompleteEffects(keys.length, ...keys, this.dedupTtlMs, lease.token, lease.fences[0] ?? -1, record, effects.length, ...args);
+      return ok === 1;
+    } catch (err) {
+      if (/effect \d+:/.test(errorMessage(err))) throw new DedupPoolError('BAD_EFFECT', errorMessage(err));
+      throw new StoreUnavailableError(`complete ${lease.id} with effects: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+
+  /**
+   * Lengthen every given lease in one call per instance. true: extended (its
+   * validUntil moves on); false: no longer held by a quorum (lost). Throws
+   * StoreUnavailableError when no quorum answered: nothing is known then.
+   */
+  async extendMany(leases: Lease[]): Promise<boolean[]> {
+    const started = Date.now();
+    const locks = leases.map((l) => this.keys.lock(l.id));
+    const votes = await this.onAll((c) => c.dedupExtend(locks.length, ...locks, this.lockTtlMs, ...leases.map((l) => l.token)));
+    this.assertQuorumReachable(votes, `extend ${leases.length} lease(s)`);
+    const validUntil = this.validFrom(started);
+    return leases.map((lease, j) => {
+      const ok = votes.filter((v) => v.ok && v.value[j] === 1).length >= this.quorum;
+      if (ok) lease.validUntil = validUntil;
+      return ok;
+    });
+  }
+
+  /** Lengthen one lease; false when it is lost. */
+  async extend(lease: Lease): Promise<boolean> {
+    return (await this.extendMany([lease]))[0]!;
+  }
+
+  /** End leases without completing, in one call per instance (see ReleaseMode). */
+  async releaseMany(items: { lease: Lease; mode: ReleaseMode }[]): Promise<void> {
+    const keys = items.flatMap(({ lease }) => [this.keys.lock(lease.id), this.keys.fence(lease.id)]);
+    const votes = await this.onAll((c, i) =>
+      c.dedupRelease(keys.length, ...keys, ...items.flatMap(({ lease, mode }) => [lease.token, mode, lease.fences[i] ?? -1])),
+    );
+    this.assertQuorumReachable(votes, `release ${items.length} lease(s)`);
+  }
+
+  /** End one lease without completing. */
+  release(lease: Lease, mode: ReleaseMode = 'keep'): Promise<void> {
+    return this.releaseMany([{ lease, mode }]);
+  }
+
   /**
    * Instances disagree on the counter (one restarted empty, or missed grants while
    * down): lift the granting ones to the token so the next grant's token is higher.
@@ -222,6 +271,7 @@ export class DedupStore {
     await Promise.all(
       lease.fences.map(async (f, i) => {
         if (f === null || f === lease.fence) return;
+        this.calls += 1;
         await this.clients[i]!.dedupRaise(key, lease.fence, this.dedupTtlMs);
         lease.fences[i] = lease.fence;
       }),
@@ -229,25 +279,6 @@ export class DedupStore {
       // An instance that fails here is one the quorum can do without; its stale
       // counter is lifted on a later grant.
     });
-  }
-
-  /** Lengthen the lease; false when it is no longer held by a quorum (lost). */
-  async extend(lease: Lease): Promise<boolean> {
-    const started = Date.now();
-    const lock = this.keys.lock(lease.id);
-    const votes = await this.onAll((c) => c.dedupExtend(lock, lease.token, this.lockTtlMs));
-    const ok = votes.filter((v) => v.ok && v.value === 1).length >= this.quorum;
-    if (ok) lease.validUntil = started + this.lockTtlMs - Math.round(this.lockTtlMs * this.driftFactor) - 2;
-    else this.assertQuorumReachable(votes, `extend ${lease.id}`);
-    return ok;
-  }
-
-  /** End a lease without completing. `reset` also clears the attempt count. */
-  async release(lease: Lease, reset = false): Promise<void> {
-    const lock = this.keys.lock(lease.id);
-    const fence = this.keys.fence(lease.id);
-    const votes = await this.onAll((c) => c.dedupRelease(lock, fence, lease.token, reset ? '1' : '0'));
-    this.assertQuorumReachable(votes, `release ${lease.id}`);
   }
 
   /** A quorum of instances is connected. */
@@ -259,12 +290,25 @@ export class DedupStore {
     await Promise.all(this.clients.map((c) => c.quit().catch(() => c.disconnect())));
   }
 
+  /** Redlock: a lease is valid for its length minus the time taken to get it and the drift allowance. */
+  private validFrom(started: number): number {
+    return started + this.lockTtlMs - Math.round(this.lockTtlMs * this.driftFactor) - 2;
+  }
+
   /** done, lock and grant-counter keys of an id: the order every batched script takes. */
   private keyTriple(id: string): [string, string, string] {
     return [this.keys.done(id), this.keys.lock(id), this.keys.fence(id)];
   }
 
   private async onAll<T>(fn: (client: ScriptedRedis, index: number) => Promise<T>): Promise<Vote<T>[]> {
+    this.calls += this.clients.length;
+    if (this.clients.length === 1) {
+      try {
+        return [{ ok: true, value: await fn(this.clients[0]!, 0) }];
+      } catch (error) {
+        return [{ ok: false, error }];
+      }
+    }
     const settled = await Promise.allSettled(this.clients.map((c, i) => fn(c, i)));
     return settled.map((s) => (s.status === 'fulfilled' ? { ok: true, value: s.value } : { ok: false, error: s.reason }));
   }
@@ -273,16 +317,19 @@ export class DedupStore {
   private quorumFailure(votes: Vote<unknown>[], what: string): StoreUnavailableError | undefined {
     const failed = votes.filter((v): v is { ok: false; error: unknown } => !v.ok);
     if (votes.length - failed.length >= this.quorum) return undefined;
-    return new StoreUnavailableError(
-      `${what}: ${failed.length} of ${votes.length} Redis instances failed (${failed.map((f) => errorMessage(f.error)).join('; ')})`,
-      { cause: failed[0]?.error },
-    );
+    const which = this.clients.length === 1 ? 'Redis failed' : `${failed.length} of ${votes.length} Redis instances failed`;
+    return new StoreUnavailableError(`${what}: ${which} (${failed.map((f) => errorMessage(f.error)).join('; ')})`, { cause: failed[0]?.error });
   }
 
   private assertQuorumReachable(votes: Vote<unknown>[], what: string): void {
     const failure = this.quorumFailure(votes, what);
     if (failure) throw failure;
   }
+}
+
+function unwrap<T>(result: T | Error): T {
+  if (result instanceof Error) throw result;
+  return result;
 }
 
 type Vote<T> = { ok: true; value: T } | { ok: false; error: unknown };
@@ -292,7 +339,7 @@ export const FINGERPRINT_CHARS = 12;
 
 /** First 72 bits of the body's SHA-256: enough to tell "same id, other payload" apart. */
 export function fingerprint(content: Buffer): string {
-  return createHash('sha256').update(content).digest('base64url').slice(0, FINGERPRINT_CHARS);
+  return hash('sha256', content, 'base64url').slice(0, FINGERPRINT_CHARS);
 }
 
 /**

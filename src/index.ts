@@ -8,7 +8,7 @@ export { Consumer, type Delivery } from './consumer.js';
 export { keysFor, type Keys } from './keys.js';
 export { resolveOptions, withDefaults, validate, OPTION_SPECS, type PoolOptions, type OptionsInput, type IdSource } from './options.js';
 export { parseDelivery, type HandlerMessage } from './message.js';
-export type { HandlerContext } from '../workers/handler-worker.js';
+export type { HandlerContext } from './task-runner.js';
 export type { ReplicaStats } from './stats.js';
 export * from './errors.js';
 export { checkEffects, EFFECT_COMMANDS, type RedisEffect } from './effects.js';

@@ -23,12 +23,14 @@ export interface PoolOptions {
   queue: string;
   /** Path to the handler module (default export `async (message, ctx) => result`), JavaScript or TypeScript. Fixed at start. */
   handler: string;
-  /** Worker threads running the handler. Default: the machine's available parallelism. */
+  /** Worker threads running the handler; 0 runs it on the main thread (for I/O-bound handlers). Default: the machine's available parallelism. */
   threads: number;
   /** Handler calls running at once on each thread: raise it for handlers that mostly await I/O; 1 for CPU-bound ones. Default 8. */
   concurrency: number;
   /** Unacknowledged deliveries a replica holds at once. Default 100. */
   prefetch: number;
+  /** Most deliveries handled as one batch (one begin call, one message per thread). Default 256. */
+  batchSize: number;
   /** RabbitMQ URL. Default `amqp://guest:guest@127.0.0.1:5672`. */
   amqpUrl: string;
   /** Redis URLs: one, or several independent masters for a Redlock quorum. Default `redis://127.0.0.1:6379`. */
@@ -207,9 +209,10 @@ function spec<K extends keyof PoolOptions>(s: OptionSpec<K>): OptionSpec<K> {
 export const OPTION_SPECS = [
   spec({ key: 'queue', flag: 'queue', env: 'DEDUP_QUEUE', doc: 'queue to consume', kind: text(/^[\w.:-]{1,200}$/, 'a queue name of letters, digits, . _ : - (at most 200)') }),
   spec({ key: 'handler', flag: 'handler', env: 'DEDUP_HANDLER', doc: 'handler module path (.js/.mjs/.cjs/.ts)', kind: text(/\.([cm]?js|[cm]?ts)$/, 'a path to a .js, .mjs, .cjs or .ts module') }),
-  spec({ key: 'threads', flag: 'threads', env: 'DEDUP_THREADS', doc: 'worker threads per replica', kind: int(1, 256), default: availableParallelism() }),
+  spec({ key: 'threads', flag: 'threads', env: 'DEDUP_THREADS', doc: 'worker threads per replica (0: run the handler on the main thread)', kind: int(0, 256), default: availableParallelism() }),
   spec({ key: 'concurrency', flag: 'concurrency', env: 'DEDUP_CONCURRENCY', doc: 'handler calls at once per thread (1 for CPU-bound handlers)', kind: int(1, 1000), default: 8 }),
   spec({ key: 'prefetch', flag: 'prefetch', env: 'DEDUP_PREFETCH', doc: 'unacked deliveries per replica', kind: int(1, 65535), default: 100 }),
+  spec({ key: 'batchSize', flag: 'batch-size', env: 'DEDUP_BATCH_SIZE', doc: 'most deliveries handled as one batch', kind: int(1, 65535), default: 256 }),
   spec({ key: 'amqpUrl', flag: 'amqp', env: 'DEDUP_AMQP_URL', doc: 'RabbitMQ URL', kind: url(['amqp:', 'amqps:'], 'an amqp:// or amqps:// URL'), default: 'amqp://guest:guest@127.0.0.1:5672' }),
   spec({ key: 'redisUrls', flag: 'redis', env: 'DEDUP_REDIS_URL', doc: 'Redis URL, or comma-separated independent masters', kind: urls(['redis:', 'rediss:'], 'a redis:// or rediss:// URL, or several separated by commas'), default: ['redis://127.0.0.1:6379'] }),
   spec({ key: 'prefix', flag: 'prefix', env: 'DEDUP_PREFIX', doc: 'Redis key prefix', kind: text(/^[\w.:-]{1,64}$/, 'letters, digits, . _ : - (at most 64)'), default: 'dedup' }),

@@ -63,7 +63,11 @@ export interface ReplicaStats {
   /** Consumers cancelled by the broker (each followed by a re-subscribe). */
   cancellations: number;
   inFlight: number;
-  /** Handler run time on a worker thread. */
+  /** Begin calls made: one per batch of deliveries. */
+  batches: number;
+  /** Redis client calls (round trips, one per instance per call). */
+  redisCalls: number;
+  /** From a task handed to its thread to its result back (queueing in the thread included). */
   handler: Histogram;
   /** From the handler's end to the ack (completion record, then ack). */
   handlerToAck: Histogram;
@@ -84,6 +88,8 @@ export function newStats(): ReplicaStats {
     reconnects: 0,
     cancellations: 0,
     inFlight: 0,
+    batches: 0,
+    redisCalls: 0,
     handler: newHistogram(),
     handlerToAck: newHistogram(),
   };
@@ -108,6 +114,8 @@ export function sumStats(list: ReplicaStats[]): ReplicaStats {
     out.reconnects += s.reconnects;
     out.cancellations += s.cancellations;
     out.inFlight += s.inFlight;
+    out.batches += s.batches;
+    out.redisCalls += s.redisCalls;
     addHistogram(out.handler, s.handler);
     addHistogram(out.handlerToAck, s.handlerToAck);
   }

@@ -1,30 +1,59 @@
 /**
  * The typed protocol between a replica's main thread and its worker threads.
- * Tasks go in through piscina; cooperative aborts go out on a BroadcastChannel,
- * because a running task cannot be messaged through piscina itself.
+ *
+ * main -> worker: a batch of tasks, one piscina task per batch per thread (it
+ *                 settles when every handler in it has finished);
+ *                 AbortRequests on a BroadcastChannel (a running task cannot be
+ *                 messaged through piscina, and piscina's own abort signal would
+ *                 run each task alone on its thread).
+ * worker -> main: TaskResults, gathered per turn of the worker's event loop and
+ *                 posted on the worker's parentPort (the pool's 'message' event),
+ *                 so a fast handler's result does not wait for its batch.
+ * Both:           the LeaseBoard in shared memory (lease expiry, start times).
  */
 import type { RedisEffect } from './effects.js';
+import type { NotStarted } from './lease-board.js';
 import type { HandlerMessage } from './message.js';
 
 /** Given to each worker once, at start. */
 export interface WorkerData {
   /** Absolute path of the handler module; fixed for the life of the pool. */
   handlerPath: string;
+  /** Handler calls at once on this thread. */
+  concurrency: number;
   /** Name of the BroadcastChannel on which AbortRequests arrive. */
   abortChannel: string;
   logLevel: string;
-  /** LeaseBoard memory: lease expiry per slot, checked before each handler call. */
+  /** LeaseBoard memory. */
   leaseBoard: SharedArrayBuffer;
   /** Postgres inbox mode: each handler call runs in a transaction with the inbox row. */
   inbox?: { url: string; queue: string; dedupTtlMs: number; poolSize: number };
 }
 
+/** One handler call. */
+export interface Task {
+  /** Unique in the replica for its lifetime: results and aborts name it. */
+  taskId: number;
+  /** The lease's slot on the LeaseBoard. */
+  slot: number;
+  message: HandlerMessage;
+  fencingToken: number;
+}
+
 export type WorkerTask =
   /** Load the handler and report whether it exports a function. */
   | { kind: 'probe' }
-  | { kind: 'run'; taskId: number; message: HandlerMessage; fencingToken: number; leaseSlot: number };
+  | { kind: 'batch'; tasks: Task[] };
 
-export type WorkerResult =
+export type ProbeResult = { ok: true } | { ok: false; error: ErrorInfo };
+
+export interface ErrorInfo {
+  name: string;
+  message: string;
+  stack?: string;
+}
+
+export type TaskResult = { taskId: number } & (
   | {
       ok: true;
       /** JSON of the handler's return value; absent for undefined. */
@@ -34,9 +63,18 @@ export type WorkerResult =
       /** Inbox mode: the inbox row existed, so the handler did not run. */
       inboxDuplicate?: true;
     }
-  | { ok: false; error: { name: string; message: string; stack?: string } }
-  /** The lease had expired when a thread picked the task up: the handler was not called. */
-  | { ok: false; leaseExpired: true };
+  /** The handler threw or rejected. */
+  | { ok: false; error: ErrorInfo }
+  /** The handler was not called: its lease had expired, or the replica is draining. */
+  | { ok: false; notStarted: NotStarted }
+  /** The thread died (exit, out of memory, terminated) with the task on it. */
+  | { ok: false; died: string; started: boolean }
+);
+
+/** What a worker posts on its parentPort. */
+export interface ResultsMessage {
+  dedupResults: TaskResult[];
+}
 
 /** Posted on the abort channel: the task's `ctx.signal` must fire. */
 export interface AbortRequest {

@@ -31,7 +31,8 @@ describe('validate', () => {
   const bad: [string, Record<string, unknown>, RegExp][] = [
     ['queue', { queue: 'has space' }, /--queue .*must be a queue name/],
     ['handler', { handler: 'handler.py' }, /--handler .*must be a path to a \.js, \.mjs, \.cjs or \.ts module/],
-    ['threads', { threads: '0' }, /--threads .*must be an integer from 1 to 256; got "0"/],
+    ['threads', { threads: '-1' }, /--threads .*must be an integer from 0 to 256; got "-1"/],
+    ['batch-size', { batchSize: '0' }, /--batch-size .*must be an integer from 1 to 65535; got "0"/],
     ['concurrency', { concurrency: '0' }, /--concurrency .*must be an integer from 1 to 1000/],
     ['prefetch', { prefetch: 'many' }, /--prefetch .*must be an integer from 1 to 65535; got "many"/],
     ['amqp', { amqpUrl: 'http://x' }, /--amqp .*must be an amqp:\/\/ or amqps:\/\/ URL/],
