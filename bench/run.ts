@@ -22,7 +22,7 @@ import { LedgerWatcher } from './lib/ledger.js';
 import { bodyOf, buildMessages, type MessageSet } from './lib/messages.js';
 import { table, writeResult, type ScenarioResult, type VariantResult } from './lib/report.js';
 import { closeConnections, forEachKeys, startRedisServer, type RedisServer } from './lib/services.js';
-import { cpuSeconds, rabbitPid, redisCounters, type RedisCounters } from './lib/system.js';
+import { cpuSeconds, mainThreadCpuSeconds, rabbitPid, redisCounters, type RedisCounters } from './lib/system.js';
 import { startVariant, type RunningVariant } from './lib/variants.js';
 import { SCENARIOS } from './scenarios/index.js';
 import type { Chaos, Scenario, Variant } from './scenarios/types.js';
@@ -131,6 +131,13 @@ async function runVariant(s: Scenario, v: Variant, messages: MessageSet, env: En
 
   const started = Date.now();
   const cpu = new Map<number, number>();
+  // Main-thread CPU counts from here on: start-up (module loading) is not per-message work.
+  const mainCpuAtStart = new Map(running.consumerPids().map((pid) => [pid, mainThreadCpuSeconds(pid)]));
+  const mainCpu = new Map<number, number>();
+  const sampleCpu = (): void => {
+    for (const pid of running.pids()) cpu.set(pid, Math.max(cpu.get(pid) ?? 0, cpuSeconds(pid)));
+    for (const pid of running.consumerPids()) mainCpu.set(pid, Math.max(mainCpu.get(pid) ?? 0, mainThreadCpuSeconds(pid)));
+  };
   const chaos: [number, string][] = [];
   const nextChaos = chaosScheduler(s.chaos, running, env, (label) => chaos.push([Date.now() - started, label]));
   const limitMs = 30_000 + messages.order.length * 20;
@@ -138,7 +145,7 @@ async function runVariant(s: Scenario, v: Variant, messages: MessageSet, env: En
   for (;;) {
     await new Promise((r) => setTimeout(r, POLL_MS));
     ledger.poll();
-    for (const pid of running.pids()) cpu.set(pid, Math.max(cpu.get(pid) ?? 0, cpuSeconds(pid)));
+    sampleCpu();
     await nextChaos(Date.now() - started);
     progress(v.name, ledger.uniqueExecuted, messages.unique);
     const done = ledger.uniqueExecuted >= messages.unique && (await env.ch.checkQueue(queue)).messageCount === 0;
@@ -150,7 +157,7 @@ async function runVariant(s: Scenario, v: Variant, messages: MessageSet, env: En
   }
   // Let the last acks of in-flight copies land before the counts are read.
   await new Promise((r) => setTimeout(r, 500));
-  for (const pid of running.pids()) cpu.set(pid, Math.max(cpu.get(pid) ?? 0, cpuSeconds(pid)));
+  sampleCpu();
   const counters = await running.stop();
   ledger.poll();
   process.stderr.write('\n');
@@ -162,6 +169,7 @@ async function runVariant(s: Scenario, v: Variant, messages: MessageSet, env: En
   const result: VariantResult = {
     variant: v.name,
     kind: v.kind,
+    prefetch: v.prefetch,
     published: messages.order.length,
     unique: messages.unique,
     duplicatesInjected: messages.injected,
@@ -175,6 +183,8 @@ async function runVariant(s: Scenario, v: Variant, messages: MessageSet, env: En
     idsPerSecond: ledger.uniqueExecuted / seconds,
     handlerToAckMs: counters.handlerToAckMs,
     redisCommandsPerMessage: callsDelta(before, after) / messages.order.length,
+    redisRoundTripsPerMessage: counters.redisCalls === null ? null : counters.redisCalls / Math.max(1, counters.deliveries),
+    mainThreadCpuUsPerMessage: (1e6 * [...mainCpu].reduce((a, [pid, s]) => a + s - (mainCpuAtStart.get(pid) ?? 0), 0)) / Math.max(1, counters.deliveries),
     redisBytesPerRecord: v.kind === 'raw' || !after[0] || !before[0] ? null : Math.max(0, after[0].usedMemory - before[0].usedMemory) / messages.unique,
     cpu: {
       consumersPct: (100 * [...cpu.values()].reduce((a, b) => a + b, 0)) / wall,

@@ -46,7 +46,7 @@ export class ChannelAcks {
     this.waitingAcks += 1;
     if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(() => this.flush());
+      queueMicrotask(() => this.flush());
     }
   }
 

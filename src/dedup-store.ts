@@ -63,7 +63,9 @@ export function connectRedis(url: string, tls: TlsFiles = {}, commandTimeoutMs =
     connectTimeout: commandTimeoutMs,
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,
-    enableAutoPipelining: true,
+    // The pipeline batches calls itself; auto-pipelining would hold each call until the
+    // previous pipeline's reply is in (one in flight per connection), adding a round trip.
+    enableAutoPipelining: false,
   });
   // Errors surface on the commands that fail; the event only needs a listener so it is not thrown.
   client.on('error', () => {});

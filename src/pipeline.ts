@@ -154,7 +154,7 @@ export class Pipeline {
     if (this.arrivals.length >= this.o.batchSize) this.admitArrivals();
     else if (!this.admitting) {
       this.admitting = true;
-      setImmediate(() => this.admitArrivals());
+      queueMicrotask(() => this.admitArrivals());
     }
   }
 
@@ -316,7 +316,7 @@ export class Pipeline {
     if (again.length > 0) this.deps.executor().submit(again.map((i) => i.task!));
     if (this.finished.length > 0 && !this.completing) {
       this.completing = true;
-      setImmediate(() => void this.completeFinished());
+      queueMicrotask(() => void this.completeFinished());
     }
     this.pump();
   };

@@ -9,6 +9,8 @@ import amqp, { type Channel, type ConsumeMessage } from 'amqplib';
 export interface BaselineSummary {
   deliveries: number;
   skipped: number;
+  /** Redis calls made (the naive consumer's round trips). */
+  redisCalls: number;
   /** Per-delivery time from the handler's end to the ack, ms. */
   handlerToAckMs: number[];
 }
@@ -17,7 +19,7 @@ export async function runBaseline(onMessage: (msg: ConsumeMessage, ch: Channel, 
   const conn = await amqp.connect(process.env.BENCH_AMQP ?? 'amqp://guest:guest@127.0.0.1:5672');
   const ch = await conn.createChannel();
   await ch.prefetch(Number(process.env.BENCH_PREFETCH ?? 100));
-  const summary: BaselineSummary = { deliveries: 0, skipped: 0, handlerToAckMs: [] };
+  const summary: BaselineSummary = { deliveries: 0, skipped: 0, redisCalls: 0, handlerToAckMs: [] };
   let chain = Promise.resolve();
   await ch.consume(process.env.BENCH_QUEUE!, (msg) => {
     if (!msg) return;

@@ -12,6 +12,7 @@ const prefix = process.env.BENCH_PREFIX ?? 'naive';
 
 await runBaseline(async (msg, ch, summary) => {
   const id = String((JSON.parse(msg.content.toString()) as { message_id: string }).message_id);
+  summary.redisCalls += 1;
   if (await redis.exists(`${prefix}:${id}`)) {
     summary.skipped += 1;
     ch.ack(msg);
@@ -20,6 +21,7 @@ await runBaseline(async (msg, ch, summary) => {
   await work();
   record(id);
   const end = performance.now();
+  summary.redisCalls += 1;
   await redis.set(`${prefix}:${id}`, 1);
   ch.ack(msg);
   summary.handlerToAckMs.push(performance.now() - end);

@@ -4,6 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 export interface VariantResult {
   variant: string;
   kind: string;
+  prefetch: number;
   published: number;
   unique: number;
   duplicatesInjected: number;
@@ -20,7 +21,12 @@ export interface VariantResult {
   /** Distinct ids completed per second, first to last execution. */
   idsPerSecond: number;
   handlerToAckMs: { p50: number; p99: number };
+  /** Commands Redis executed per published message, those inside scripts included. */
   redisCommandsPerMessage: number;
+  /** Redis client calls (round trips) per delivery; null for a consumer without Redis. */
+  redisRoundTripsPerMessage: number | null;
+  /** CPU time of the consumers' main threads (event loops) per delivery, microseconds. */
+  mainThreadCpuUsPerMessage: number;
   /** Redis memory added per completion record (dedup-pool and naive). */
   redisBytesPerRecord: number | null;
   cpu: { consumersPct: number; rabbitmqPct: number; redisPct: number };
@@ -42,13 +48,18 @@ export interface ScenarioResult {
 
 const sum = (r: Record<string, number>): number => Object.values(r).reduce((a, b) => a + b, 0);
 
+/** The variant a row is compared with: the raw consumer at the same prefetch, else the first raw (or first) variant. */
+export function baseOf(res: ScenarioResult, v: VariantResult): VariantResult {
+  const raws = res.variants.filter((x) => x.kind === 'raw');
+  return raws.find((x) => x.prefetch === v.prefetch) ?? raws[0] ?? res.variants[0]!;
+}
+
 export function table(res: ScenarioResult): string {
-  const base = res.variants.find((v) => v.kind === 'raw') ?? res.variants[0]!;
-  const head = ['variant', 'ids/s', 'x base', 'deliv', 'suppressed', 'dup exec', 'dup effects', 'lost', 'DLQ', 'ack p50/p99 ms', 'redis cmd/msg', 'B/record', 'CPU cons/rmq/redis %'];
+  const head = ['variant', 'ids/s', 'x base', 'deliv', 'suppressed', 'dup exec', 'dup effects', 'lost', 'DLQ', 'ack p50/p99 ms', 'redis RT/msg', 'redis cmd/msg', 'main CPU us/msg', 'B/record', 'CPU cons/rmq/redis %'];
   const rows = res.variants.map((v) => [
     v.variant + (v.timedOut ? ' (timed out)' : ''),
     v.idsPerSecond.toFixed(0),
-    (v.idsPerSecond / base.idsPerSecond).toFixed(2),
+    (v.idsPerSecond / baseOf(res, v).idsPerSecond).toFixed(2),
     String(v.deliveries),
     Object.entries(v.suppressed).map(([k, n]) => `${k} ${n}`).join(', ') || '0',
     String(v.duplicateExecutions),
@@ -56,14 +67,16 @@ export function table(res: ScenarioResult): string {
     String(v.lost),
     String(sum(v.deadLettered)),
     `${v.handlerToAckMs.p50.toFixed(2)}/${v.handlerToAckMs.p99.toFixed(2)}`,
+    v.redisRoundTripsPerMessage === null ? '-' : v.redisRoundTripsPerMessage.toFixed(3),
     v.redisCommandsPerMessage.toFixed(2),
+    v.mainThreadCpuUsPerMessage.toFixed(0),
     v.redisBytesPerRecord === null ? '-' : v.redisBytesPerRecord.toFixed(0),
     `${v.cpu.consumersPct.toFixed(0)}/${v.cpu.rabbitmqPct.toFixed(0)}/${v.cpu.redisPct.toFixed(0)}`,
   ]);
   const first = res.variants[0]!;
   const lines = [
     `${res.scenario}: ${res.about}`,
-    `published ${first.published}, unique ids ${first.unique}, duplicates injected ${first.duplicatesInjected}; base = ${base.variant}`,
+    `published ${first.published}, unique ids ${first.unique}, duplicates injected ${first.duplicatesInjected}; x base = against the raw consumer at the same prefetch (else the first raw or first row)`,
     markdownTable(head, rows),
   ];
   return lines.join('\n');

@@ -6,14 +6,19 @@ import type { Redis } from 'ioredis';
 const TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
 /** User + system CPU seconds a process has used so far; 0 when it is gone. */
-export function cpuSeconds(pid: number): number {
+export function cpuSeconds(pid: number, file = `/proc/${pid}/stat`): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(file, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) / TICKS;
   } catch {
     return 0;
   }
+}
+
+/** User + system CPU seconds of a process's main thread alone (the event loop); 0 when it is gone. */
+export function mainThreadCpuSeconds(pid: number): number {
+  return cpuSeconds(pid, `/proc/${pid}/task/${pid}/stat`);
 }
 
 export function rabbitPid(): number | undefined {

@@ -29,11 +29,15 @@ export interface VariantCounters {
   deadLettered: Record<string, number>;
   handlerToAckMs: { p50: number; p99: number };
   replicaRestarts: number;
+  /** Redis client calls (round trips); null where none are made. */
+  redisCalls: number | null;
 }
 
 export interface RunningVariant {
   /** Every consumer process (for CPU); grows as replicas restart. */
   pids(): number[];
+  /** The processes that consume (baselines; dedup-pool's replicas, not its supervisor): main-thread CPU. */
+  consumerPids(): number[];
   /** Replica processes now (dedup-pool only): chaos targets. */
   replicaPids(): Promise<number[]>;
   stop(): Promise<VariantCounters>;
@@ -80,6 +84,7 @@ async function startBaseline(v: Extract<Variant, { kind: 'raw' | 'naive' }>, ctx
   const pids = children.map((c) => c.pid!);
   return {
     pids: () => pids,
+    consumerPids: () => pids,
     replicaPids: async () => pids,
     async stop() {
       for (const c of children) c.kill('SIGTERM');
@@ -92,6 +97,7 @@ async function startBaseline(v: Extract<Variant, { kind: 'raw' | 'naive' }>, ctx
         deadLettered: {},
         handlerToAckMs: quantiles(summaries.flatMap((s) => s.handlerToAckMs)),
         replicaRestarts: 0,
+        redisCalls: v.kind === 'naive' ? summaries.reduce((n, s) => n + s.redisCalls, 0) : null,
       };
     },
   };
@@ -106,6 +112,8 @@ async function startDedup(v: Extract<Variant, { kind: 'dedup' }>, ctx: VariantCo
       '--replicas', String(v.replicas), '--threads', String(v.threads), '--prefetch', String(v.prefetch),
       '--amqp', ctx.amqpUrl, '--redis', redisUrls.join(','), '--admin', '127.0.0.1:0', '--log-level', 'info',
       ...(v.lockTtl ? ['--lock-ttl', v.lockTtl] : []),
+      ...(v.batchSize ? ['--batch-size', String(v.batchSize)] : []),
+      ...(v.concurrency ? ['--concurrency', String(v.concurrency)] : []),
       ...(v.mode === 'pg-inbox' ? ['--inbox', ctx.pgUrl] : []),
     ],
     { env: { ...ctx.env, DEDUP_LOG_LEVEL: undefined }, stdio: ['ignore', 'pipe', 'inherit'] },
@@ -136,6 +144,7 @@ async function startDedup(v: Extract<Variant, { kind: 'dedup' }>, ctx: VariantCo
   await replicaPids();
   return {
     pids: () => [...seen],
+    consumerPids: () => [...seen].filter((p) => p !== child.pid),
     replicaPids,
     async stop() {
       await replicaPids();
@@ -149,6 +158,7 @@ async function startDedup(v: Extract<Variant, { kind: 'dedup' }>, ctx: VariantCo
         deadLettered: totals.deadLettered,
         handlerToAckMs: { p50: percentile(totals.handlerToAck, 0.5), p99: percentile(totals.handlerToAck, 0.99) },
         replicaRestarts: restarts,
+        redisCalls: totals.redisCalls,
       };
     },
   };

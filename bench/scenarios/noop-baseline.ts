@@ -1,6 +1,6 @@
 import type { Scenario } from './types.js';
 
-/** The speed limit: no-op handler, no duplicates, everything at prefetch 100. */
+/** The speed limit: no-op handler, no duplicates; each row against the raw consumer at its prefetch. */
 export const scenario: Scenario = {
   name: 'noop-baseline',
   about: 'no-op handler, 0% duplicates: dedup-pool against the raw queue and the naive design',
@@ -13,7 +13,10 @@ export const scenario: Scenario = {
     { name: 'naive p1 x2', kind: 'naive', prefetch: 1, consumers: 2 },
     { name: 'naive p100 x2', kind: 'naive', prefetch: 100, consumers: 2 },
     { name: 'dedup-pool 1x1 p100', kind: 'dedup', prefetch: 100, replicas: 1, threads: 1 },
+    { name: 'dedup-pool 1x0 p100 (main thread)', kind: 'dedup', prefetch: 100, replicas: 1, threads: 0 },
     { name: 'dedup-pool 1x2 p100', kind: 'dedup', prefetch: 100, replicas: 1, threads: 2 },
     { name: 'dedup-pool 2x2 p100', kind: 'dedup', prefetch: 100, replicas: 2, threads: 2 },
+    { name: 'raw amqplib p500', kind: 'raw', prefetch: 500 },
+    { name: 'dedup-pool 1x1 p500', kind: 'dedup', prefetch: 500, replicas: 1, threads: 1 },
   ],
 };

@@ -12,6 +12,10 @@ export type Variant =
       threads: number;
       redis?: 1 | 3;
       lockTtl?: string;
+      /** --batch-size (default: the pool's). */
+      batchSize?: number;
+      /** --concurrency (default: the pool's). */
+      concurrency?: number;
       /** plain (default), or an atomic mode: the effect is applied exactly once, counted in its sink. */
       mode?: 'plain' | 'redis-atomic' | 'pg-inbox';
     };
