@@ -8,7 +8,6 @@ import { scenario as dups50 } from './dups-50.js';
 import { scenario as io5ms } from './io-5ms.js';
 import { scenario as noopBaseline } from './noop-baseline.js';
 import { scenario as redisQuorum } from './redis-quorum.js';
-import { scenario as tune } from './tune.js';
 import type { Scenario } from './types.js';
 
-export const SCENARIOS: Scenario[] = [noopBaseline, dups20, dups50, cpu1ms, io5ms, redisQuorum, chaosKillReplica, chaosKillRedis, chaosCloseAmqp, chaosStall, tune];
+export const SCENARIOS: Scenario[] = [noopBaseline, dups20, dups50, cpu1ms, io5ms, redisQuorum, chaosKillReplica, chaosKillRedis, chaosCloseAmqp, chaosStall];

@@ -68,6 +68,8 @@ export interface LedgerLine {
   attempt: number;
   fence: number;
   pid: number;
+  /** Worker thread id; 0 for the main thread (--threads 0). */
+  thread: number;
   t: number;
 }
 
