@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { DedupPoolError, StoreUnavailableError, errorMessage } from './errors.js';
 import { EFFECT_COMMANDS, type RedisEffect } from './effects.js';
-import type { Keys } from './keys.js';
+import { idKeyPart, type Keys } from './keys.js';
 import type { TlsFiles } from './tls.js';
 
 /** `keys: undefined`: the script takes any number of keys, given first in the call. */
@@ -29,14 +29,14 @@ const SCRIPTS = {
 type Arg = string | number;
 /** A Redis client with the dedup scripts defined on it. */
 export interface ScriptedRedis extends Redis {
-  /** numKeys, 3 keys per id, leaseMs, fenceTtlMs, one token per id. */
-  dedupBegin(numKeys: number, ...args: Arg[]): Promise<([0, string] | [1, number] | [2, number])[]>;
-  /** numKeys, one lock per lease, leaseMs, one token per lease. */
-  dedupExtend(numKeys: number, ...args: Arg[]): Promise<(0 | 1)[]>;
-  /** numKeys, 3 keys per id, ttlMs, then token, fence and record per id. */
-  dedupComplete(numKeys: number, ...args: Arg[]): Promise<(0 | 1)[]>;
-  /** numKeys, lock and counter per lease, then token, mode and fence per lease. */
-  dedupRelease(numKeys: number, ...args: Arg[]): Promise<(0 | 1)[]>;
+  /** 0 keys; done, lock and counter key prefixes, leaseMs, fenceTtlMs, then key part and token per id. */
+  dedupBegin(numKeys: 0, ...args: Arg[]): Promise<([0, string] | [1, number] | [2, number])[]>;
+  /** 0 keys; lock key prefix, leaseMs, then key part and token per lease. */
+  dedupExtend(numKeys: 0, ...args: Arg[]): Promise<(0 | 1)[]>;
+  /** 0 keys; the three key prefixes, ttlMs, then key part, token, fence and record per id. */
+  dedupComplete(numKeys: 0, ...args: Arg[]): Promise<(0 | 1)[]>;
+  /** 0 keys; lock and counter key prefixes, then key part, token, mode and fence per lease. */
+  dedupRelease(numKeys: 0, ...args: Arg[]): Promise<(0 | 1)[]>;
   dedupRaise(fence: string, value: Arg, ttlMs: Arg): Promise<0 | 1>;
   /** numKeys, done, lock, fence, effect keys..., ttlMs, token, fence value, record, n, then per effect: command, type, argc, args. */
   dedupCompleteEffects(numKeys: number, ...args: Arg[]): Promise<0 | 1>;
@@ -108,6 +108,8 @@ export class DedupStore {
   /** Client calls made (one per instance per call): what the bench reports as round trips. */
   calls = 0;
   private readonly keys: Keys;
+  /** Key prefixes the batch scripts build key names from. */
+  private readonly p: Keys['prefixes'];
   private readonly lockTtlMs: number;
   private readonly dedupTtlMs: number;
   private readonly driftFactor: number;
@@ -122,6 +124,7 @@ export class DedupStore {
     if (clients.length === 0) throw new Error('DedupStore needs at least one Redis client');
     this.quorum = Math.floor(clients.length / 2) + 1;
     this.keys = opts.keys;
+    this.p = opts.keys.prefixes;
     this.lockTtlMs = opts.lockTtlMs;
     this.dedupTtlMs = opts.dedupTtlMs;
     this.driftFactor = opts.driftFactor ?? 0.01;
@@ -133,10 +136,15 @@ export class DedupStore {
    * An Error in the result means that id could not be decided (no quorum).
    */
   async beginMany(ids: string[]): Promise<(BeginResult | Error)[]> {
-    const tokens = ids.map(() => `${this.tokenPrefix}.${(this.tokens++).toString(36)}`);
-    const keys = ids.flatMap((id) => this.keyTriple(id));
+    const tokens: string[] = [];
+    const args: Arg[] = [this.p.done, this.p.lock, this.p.fence, this.lockTtlMs, this.dedupTtlMs];
+    for (const id of ids) {
+      const token = `${this.tokenPrefix}.${(this.tokens++).toString(36)}`;
+      tokens.push(token);
+      args.push(idKeyPart(id), token);
+    }
     const started = Date.now();
-    const votes = await this.onAll((c) => c.dedupBegin(keys.length, ...keys, this.lockTtlMs, this.dedupTtlMs, ...tokens));
+    const votes = await this.onAll((c) => c.dedupBegin(0, ...args));
     const validUntil = this.validFrom(started);
     const failure = this.quorumFailure(votes, `begin ${ids.length} id(s)`);
     const results: (BeginResult | Error)[] = [];
@@ -186,11 +194,12 @@ export class DedupStore {
    * since ours, nothing written; an Error: no quorum answered.
    */
   async completeMany(items: { lease: Lease; record: string }[]): Promise<(boolean | Error)[]> {
-    const keys = items.flatMap(({ lease }) => this.keyTriple(lease.id));
+    const parts = items.map(({ lease }) => idKeyPart(lease.id));
     const votes = await this.onAll((c, i) => {
+      const args: Arg[] = [this.p.done, this.p.lock, this.p.fence, this.dedupTtlMs];
       // An instance that did not grant a lease cannot vouch for it (-1 never matches).
-      const args = items.flatMap(({ lease, record }) => [lease.token, lease.fences[i] ?? -1, record]);
-      return c.dedupComplete(keys.length, ...keys, this.dedupTtlMs, ...args);
+      items.forEach(({ lease, record }, j) => args.push(parts[j]!, lease.token, lease.fences[i] ?? -1, record));
+      return c.dedupComplete(0, ...args);
     });
     const failure = this.quorumFailure(votes, `complete ${items.length} id(s)`);
     return items.map((_, j) => {
@@ -214,7 +223,7 @@ export class DedupStore {
     if (this.clients.length !== 1) {
       throw new DedupPoolError('BAD_EFFECT', 'Redis effects need a single --redis instance (they cannot be applied exactly once across a quorum)');
     }
-    const keys = [...this.keyTriple(lease.id), ...effects.map((e) => e.key)];
+    const keys = [this.keys.done(lease.id), this.keys.lock(lease.id), this.keys.fence(lease.id), ...effects.map((e) => e.key)];
     const args = effects.flatMap((e) => [e.command, EFFECT_COMMANDS[e.command]!, e.args.length, ...e.args]);
     const [client] = this.clients;
     this.calls += 1;
@@ -234,8 +243,9 @@ export class DedupStore {
    */
   async extendMany(leases: Lease[]): Promise<boolean[]> {
     const started = Date.now();
-    const locks = leases.map((l) => this.keys.lock(l.id));
-    const votes = await this.onAll((c) => c.dedupExtend(locks.length, ...locks, this.lockTtlMs, ...leases.map((l) => l.token)));
+    const args: Arg[] = [this.p.lock, this.lockTtlMs];
+    for (const l of leases) args.push(idKeyPart(l.id), l.token);
+    const votes = await this.onAll((c) => c.dedupExtend(0, ...args));
     this.assertQuorumReachable(votes, `extend ${leases.length} lease(s)`);
     const validUntil = this.validFrom(started);
     return leases.map((lease, j) => {
@@ -252,9 +262,9 @@ export class DedupStore {
 
   /** End leases without completing, in one call per instance (see ReleaseMode). */
   async releaseMany(items: { lease: Lease; mode: ReleaseMode }[]): Promise<void> {
-    const keys = items.flatMap(({ lease }) => [this.keys.lock(lease.id), this.keys.fence(lease.id)]);
+    const parts = items.map(({ lease }) => idKeyPart(lease.id));
     const votes = await this.onAll((c, i) =>
-      c.dedupRelease(keys.length, ...keys, ...items.flatMap(({ lease, mode }) => [lease.token, mode, lease.fences[i] ?? -1])),
+      c.dedupRelease(0, this.p.lock, this.p.fence, ...items.flatMap(({ lease, mode }, j) => [parts[j]!, lease.token, mode, lease.fences[i] ?? -1])),
     );
     this.assertQuorumReachable(votes, `release ${items.length} lease(s)`);
   }
@@ -295,11 +305,6 @@ export class DedupStore {
   /** Redlock: a lease is valid for its length minus the time taken to get it and the drift allowance. */
   private validFrom(started: number): number {
     return started + this.lockTtlMs - Math.round(this.lockTtlMs * this.driftFactor) - 2;
-  }
-
-  /** done, lock and grant-counter keys of an id: the order every batched script takes. */
-  private keyTriple(id: string): [string, string, string] {
-    return [this.keys.done(id), this.keys.lock(id), this.keys.fence(id)];
   }
 
   private async onAll<T>(fn: (client: ScriptedRedis, index: number) => Promise<T>): Promise<Vote<T>[]> {

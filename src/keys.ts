@@ -15,6 +15,11 @@ export function idKeyPart(id: string): string {
 }
 
 export interface Keys {
+  /**
+   * What the batch scripts append an id's key part to (they take each id once
+   * instead of three key names): `<prefix>:done:`, `<prefix>:lock:`, `<prefix>:fence:`.
+   */
+  readonly prefixes: { done: string; lock: string; fence: string };
   /** Completion record: present means the id was processed inside the dedup window. */
   done(id: string): string;
   /** Lease of the replica processing the id now (Redlock resource). */
@@ -24,9 +29,11 @@ export interface Keys {
 }
 
 export function keysFor(prefix: string): Keys {
+  const prefixes = { done: `${prefix}:done:`, lock: `${prefix}:lock:`, fence: `${prefix}:fence:` };
   return {
-    done: (id) => `${prefix}:done:${idKeyPart(id)}`,
-    lock: (id) => `${prefix}:lock:${idKeyPart(id)}`,
-    fence: (id) => `${prefix}:fence:${idKeyPart(id)}`,
+    prefixes,
+    done: (id) => prefixes.done + idKeyPart(id),
+    lock: (id) => prefixes.lock + idKeyPart(id),
+    fence: (id) => prefixes.fence + idKeyPart(id),
   };
 }
