@@ -139,11 +139,6 @@ export class Pipeline {
     });
   }
 
-  /** Deliveries not settled yet (what /status shows as in flight). */
-  get inFlight(): number {
-    return this.stats.inFlight;
-  }
-
   // ---- 1. identify ----------------------------------------------------------------
 
   /** A delivery arrived: it is admitted with the others of this turn. */
