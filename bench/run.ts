@@ -2,7 +2,8 @@
  * The bench: for each scenario, the same messages through every variant (raw
  * amqplib, the naive EXISTS-then-SET design, dedup-pool), one after another in
  * one run, against the local RabbitMQ and Redis. Prints a table, writes JSON and
- * an SVG chart to bench/results/.
+ * an SVG chart to --out (default ./bench-results, not tracked; the reference
+ * results in bench/results/ are written with --out bench/results).
  *
  *   npm run bench                      the quick set (about 2 minutes)
  *   npm run bench -- --scenario a,b    named scenarios (--list shows them; --all runs every one)
@@ -11,18 +12,23 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { cpus, hostname, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import amqp, { type ConfirmChannel } from 'amqplib';
 import { Redis } from 'ioredis';
-import pg from 'pg';
 import { chart } from './lib/chart.js';
 import { LedgerWatcher } from './lib/ledger.js';
 import { bodyOf, buildMessages, type MessageSet } from './lib/messages.js';
 import { table, writeResult, type ScenarioResult, type VariantResult } from './lib/report.js';
+import { amqpNodes } from '../src/amqp/broker.js';
+import { clusterEnv, killQueueLeader, longestStall } from './lib/cluster-chaos.js';
+import type { RabbitCluster } from './lib/rabbit-cluster.js';
 import { closeConnections, forEachKeys, startRedisServer, type RedisServer } from './lib/services.js';
+import { startRedisCluster, type RedisClusterHarness } from './lib/redis-cluster.js';
+import { recordSizes } from './lib/record-size.js';
 import { cpuSeconds, mainThreadCpuSeconds, rabbitPid, redisCounters, type RedisCounters } from './lib/system.js';
+import { prepareSink } from './lib/sinks.js';
 import { startVariant, type RunningVariant } from './lib/variants.js';
 import { SCENARIOS } from './scenarios/index.js';
 import type { Chaos, Scenario, Variant } from './scenarios/types.js';
@@ -30,49 +36,80 @@ import type { Chaos, Scenario, Variant } from './scenarios/types.js';
 const AMQP_URL = process.env.DEDUP_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const REDIS_URL = process.env.DEDUP_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PG_URL = process.env.DEDUP_BENCH_PG_URL ?? 'postgres://postgres:postgres@127.0.0.1:5432/test';
-const RESULTS = fileURLToPath(new URL('../../bench/results', import.meta.url));
 const POLL_MS = 200;
+/** A variant that finishes faster than this measures mostly start-up and the first batch: its ratio is noise. */
+export const MIN_SECONDS = 3;
 
-interface Env {
+export interface Env {
   ch: ConfirmChannel;
+  /** What the consumers get as --amqp. */
+  amqpUrl: string;
+  /** Declare a variant's work queue. */
+  declare(queue: string): Promise<unknown>;
+  /** Set for scenarios run on a RabbitMQ cluster of their own. */
+  rabbitCluster?: RabbitCluster;
   redis: Redis[];
   urls: string[];
   extra: RedisServer[];
+  /** The Redis Cluster of the scenarios that use one, started on first use. */
+  redisCluster?: RedisClusterHarness;
 }
+
+/** The bench's flags, with the help `dedup-pool bench --help` prints. */
+export const BENCH_FLAGS = {
+  scenario: { type: 'string', value: 'a,b', doc: 'run these scenarios (names from --list)' },
+  all: { type: 'boolean', doc: 'run every scenario, chaos ones included' },
+  list: { type: 'boolean', doc: 'list the scenarios and exit' },
+  scale: { type: 'string', value: 'F', doc: 'messages per scenario times F (0.2 for a smoke run)', default: '1' },
+  out: { type: 'string', value: 'DIR', doc: 'where the JSON results and SVG charts go (bench/results for the reference ones)', default: './bench-results' },
+} as const;
+
+/** Measurements that are not message runs: name -> what it says, and the run (returns a printable table). */
+const MEASUREMENTS: Record<string, { about: string; run(resultsDir: string): Promise<string> }> = {
+  'record-size': { about: 'Redis memory per completion record (used_memory growth over 20,000 UUIDs) per store mode, with and without a 32-byte result', run: recordSizes },
+};
 
 export async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { scenario: { type: 'string' }, all: { type: 'boolean' }, list: { type: 'boolean' }, scale: { type: 'string' } },
+    options: Object.fromEntries(Object.entries(BENCH_FLAGS).map(([k, f]) => [k, { type: f.type }])) as { [K in keyof typeof BENCH_FLAGS]: { type: (typeof BENCH_FLAGS)[K]['type'] } },
   });
   if (values.list) {
     for (const s of SCENARIOS) process.stdout.write(`${s.name.padEnd(20)} ${s.quick ? '[quick] ' : ''}${s.about}\n`);
+    for (const [name, m] of Object.entries(MEASUREMENTS)) process.stdout.write(`${name.padEnd(20)} ${m.about}\n`);
     return 0;
   }
   const names = values.scenario?.split(',');
-  const unknown = names?.filter((n) => !SCENARIOS.some((s) => s.name === n)) ?? [];
+  const unknown = names?.filter((n) => !SCENARIOS.some((s) => s.name === n) && !(n in MEASUREMENTS)) ?? [];
   if (unknown.length) throw new Error(`unknown scenario ${unknown.join(', ')} (see --list)`);
   const chosen = SCENARIOS.filter((s) => (names ? names.includes(s.name) : values.all || s.quick));
   const scale = Number(values.scale ?? 1);
   if (!(scale > 0)) throw new Error('--scale must be a positive number');
+  const out = resolvePath(values.out ?? 'bench-results');
 
-  const conn = await amqp.connect(AMQP_URL);
+  // DEDUP_AMQP_URL may list a cluster's nodes: the bench's own channel uses the first; dedup-pool gets them all.
+  const conn = await amqp.connect(amqpNodes(AMQP_URL)[0]!);
   conn.on('error', (err: Error) => process.stderr.write(`bench: AMQP error: ${err.message}\n`));
   const ch = await conn.createConfirmChannel();
   const extra = await Promise.all([startRedisServer(), startRedisServer()]);
-  const env: Env = { ch, redis: [REDIS_URL, ...extra.map((s) => s.url)].map(statsClient), urls: [REDIS_URL, ...extra.map((s) => s.url)], extra };
+  const env: Env = { ch, amqpUrl: AMQP_URL, declare: (q) => ch.assertQueue(q, { durable: true }), redis: [REDIS_URL, ...extra.map((s) => s.url)].map(statsClient), urls: [REDIS_URL, ...extra.map((s) => s.url)], extra };
   const command = `npm run bench -- ${argv.join(' ')}`.trim();
   try {
+    for (const [name, m] of Object.entries(MEASUREMENTS)) {
+      if (names?.includes(name) || values.all) process.stdout.write(`\n${await m.run(out)}\n`);
+    }
     for (const s of chosen) {
       const scaled = { ...s, unique: Math.max(100, Math.round(s.unique * scale)) };
-      const res = await runScenario(scaled, env, command);
+      const res = scaled.chaos?.kind === 'kill-rabbit-node' ? await clusterEnv(env, (on) => runScenario(scaled, on, command)) : await runScenario(scaled, env, command);
       process.stdout.write(`\n${table(res)}\n`);
-      const files = writeResult(RESULTS, res, chart(res));
+      for (const w of res.warnings) process.stdout.write(`warning: ${w}\n`);
+      const files = writeResult(out, res, chart(res));
       process.stdout.write(`wrote ${files.json} and ${files.svg}\n`);
     }
   } finally {
     env.redis.forEach((r) => r.disconnect());
     await Promise.all(extra.map((s) => s.kill()));
+    await env.redisCluster?.stop();
     await conn.close().catch(() => {});
   }
   return 0;
@@ -82,6 +119,7 @@ async function runScenario(s: Scenario, env: Env, command: string): Promise<Scen
   const messages = buildMessages(s, `${s.name}-${randomBytes(3).toString('hex')}`);
   const variants: VariantResult[] = [];
   for (const v of s.variants) {
+    if (v.kind === 'dedup' && v.redis === 'cluster') await freshCluster(env);
     if (s.chaos?.kind === 'kill-redis' && env.extra[1]!.process.exitCode !== null) {
       env.extra[1] = await startRedisServer(env.extra[1]!.port);
       env.redis[2] = statsClient(env.extra[1].url);
@@ -95,7 +133,15 @@ async function runScenario(s: Scenario, env: Env, command: string): Promise<Scen
     command,
     machine: `${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown cpu'}, Node ${process.version}`,
     variants,
+    warnings: tooShort(variants),
   };
+}
+
+/** Variants whose run was too short for their ratios to mean anything. */
+export function tooShort(variants: VariantResult[]): string[] {
+  return variants
+    .filter((v) => v.seconds < MIN_SECONDS)
+    .map((v) => `${v.variant} ran ${v.seconds.toFixed(2)} s (under ${MIN_SECONDS} s): its ratio is mostly start-up noise; raise --scale`);
 }
 
 async function runVariant(s: Scenario, v: Variant, messages: MessageSet, env: Env): Promise<VariantResult> {
@@ -104,10 +150,10 @@ async function runVariant(s: Scenario, v: Variant, messages: MessageSet, env: En
   const prefix = `bench:${tag}`;
   const dir = mkdtempSync(join(tmpdir(), 'dedup-bench-'));
   const ledger = new LedgerWatcher(join(dir, 'ledger'));
-  await env.ch.assertQueue(queue, { durable: true });
+  await env.declare(queue);
   await publish(env.ch, queue, messages, v.name);
   const mode = v.kind === 'dedup' ? (v.mode ?? 'plain') : 'plain';
-  const sink = await prepareSink(mode, tag);
+  const sink = await prepareSink(mode, tag, PG_URL);
 
   const before = await redisSnapshot(env);
   const rabbit = rabbitPid();
@@ -117,8 +163,9 @@ async function runVariant(s: Scenario, v: Variant, messages: MessageSet, env: En
     pgUrl: PG_URL,
     queue,
     prefix,
-    amqpUrl: s.chaos ? `${AMQP_URL}?heartbeat=2` : AMQP_URL,
+    amqpUrl: s.chaos ? env.amqpUrl.split(',').map((u) => `${u}?heartbeat=2`).join(',') : env.amqpUrl,
     redisUrls: env.urls,
+    ...(env.redisCluster && { clusterUrls: env.redisCluster.urls }),
     env: {
       ...process.env,
       BENCH_HANDLER: s.handler.kind,
@@ -139,7 +186,7 @@ async function runVariant(s: Scenario, v: Variant, messages: MessageSet, env: En
     for (const pid of running.consumerPids()) mainCpu.set(pid, Math.max(mainCpu.get(pid) ?? 0, mainThreadCpuSeconds(pid)));
   };
   const chaos: [number, string][] = [];
-  const nextChaos = chaosScheduler(s.chaos, running, env, (label) => chaos.push([Date.now() - started, label]));
+  const nextChaos = chaosScheduler(s.chaos, running, env, queue, (label) => chaos.push([Date.now() - started, label]));
   const limitMs = 30_000 + messages.order.length * 20;
   let timedOut = false;
   for (;;) {
@@ -195,53 +242,11 @@ async function runVariant(s: Scenario, v: Variant, messages: MessageSet, env: En
     timedOut,
     series: rates(ledger.series, started),
     chaos,
+    ...(s.chaos?.kind === 'kill-rabbit-node' && chaos[0] && { stallSeconds: longestStall(ledger.series, started + chaos[0][0], messages.unique) / 1000 }),
   };
   await cleanup(env, queue, prefix);
   await sink?.drop(env.redis[0]!);
   return result;
-}
-
-interface Sink {
-  name: string;
-  /** Effects applied beyond the first, summed over ids. */
-  duplicates(redis: Redis): Promise<number>;
-  drop(redis: Redis): Promise<void>;
-}
-
-/** Where an atomic mode's handler writes its effect, so the bench can count effects in the sink itself. */
-async function prepareSink(mode: 'plain' | 'redis-atomic' | 'pg-inbox', tag: string): Promise<Sink | undefined> {
-  if (mode === 'redis-atomic') {
-    const name = `benchsink:${tag}:`;
-    return {
-      name,
-      async duplicates(redis) {
-        let extra = 0;
-        await forEachKeys(redis, `${name}*`, async (keys) => {
-          for (const v of await redis.mget(keys)) extra += Math.max(0, Number(v) - 1);
-        });
-        return extra;
-      },
-      drop: (redis) => forEachKeys(redis, `${name}*`, (keys) => redis.unlink(...keys)),
-    };
-  }
-  if (mode === 'pg-inbox') {
-    const name = `bench_sink_${tag}`;
-    const db = new pg.Client({ connectionString: PG_URL });
-    await db.connect();
-    await db.query(`CREATE TABLE ${name} (id text NOT NULL)`);
-    return {
-      name,
-      async duplicates() {
-        const res = await db.query(`SELECT coalesce(sum(n - 1), 0) AS extra FROM (SELECT count(*) AS n FROM ${name} GROUP BY id) t`);
-        return Number(res.rows[0].extra);
-      },
-      async drop() {
-        await db.query(`DROP TABLE ${name}`);
-        await db.end();
-      },
-    };
-  }
-  return undefined;
 }
 
 async function publish(ch: ConfirmChannel, queue: string, m: MessageSet, label: string): Promise<void> {
@@ -257,9 +262,9 @@ async function publish(ch: ConfirmChannel, queue: string, m: MessageSet, label: 
   process.stderr.write('\n');
 }
 
-function chaosScheduler(c: Chaos | undefined, running: RunningVariant, env: Env, mark: (label: string) => void): (elapsedMs: number) => Promise<void> {
+function chaosScheduler(c: Chaos | undefined, running: RunningVariant, env: Env, queue: string, mark: (label: string) => void): (elapsedMs: number) => Promise<void> {
   if (!c) return async () => {};
-  let next = c.kind === 'kill-redis' ? c.atMs : c.everyMs;
+  let next = c.kind === 'kill-redis' || c.kind === 'kill-redis-master' || c.kind === 'kill-rabbit-node' ? c.atMs : c.everyMs;
   let fired = false;
   const pick = async (): Promise<number | undefined> => {
     const pids = await running.replicaPids();
@@ -273,6 +278,20 @@ function chaosScheduler(c: Chaos | undefined, running: RunningVariant, env: Env,
           fired = true;
           await env.extra[1]!.kill();
           mark('one of three Redis masters killed');
+        }
+        return;
+      case 'kill-rabbit-node':
+        if (!fired) {
+          fired = true;
+          mark(`RabbitMQ node ${await killQueueLeader(env.rabbitCluster!, queue)} (queue leader) killed`);
+        }
+        return;
+      case 'kill-redis-master':
+        if (!fired) {
+          fired = true;
+          const [master] = await env.redisCluster!.masters();
+          await env.redisCluster!.kill(master!);
+          mark(`Redis Cluster master :${master!.port} killed`);
         }
         return;
       case 'kill-replica': {
@@ -300,6 +319,13 @@ function chaosScheduler(c: Chaos | undefined, running: RunningVariant, env: Env,
     }
     next += c.everyMs;
   };
+}
+
+/** A Redis Cluster with every node up and replicated (a new one after a chaos kill). */
+async function freshCluster(env: Env): Promise<void> {
+  if (env.redisCluster?.nodes.every((n) => n.process.exitCode === null && n.process.signalCode === null)) return;
+  await env.redisCluster?.stop();
+  env.redisCluster = await startRedisCluster();
 }
 
 /** A client for INFO and cleanup that fails fast when its instance is down (chaos). */

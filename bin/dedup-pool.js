@@ -1,7 +1,11 @@
 #!/usr/bin/env node
-import { main } from '../dist/src/cli.js';
+import { failure, main } from '../dist/src/cli/main.js';
 
 main(process.argv.slice(2)).then(
   (code) => { if (typeof code === 'number') process.exitCode = code; },
-  (err) => { console.error(`dedup-pool: ${err?.message ?? err}`); process.exitCode = 2; },
+  (err) => {
+    const { message, exitCode } = failure(err);
+    console.error(`dedup-pool: ${message}`);
+    process.exitCode = exitCode;
+  },
 );

@@ -1,16 +1,7 @@
-export { Replica, startReplica, type ReplicaEvents } from './replica.js';
-export { HEADERS } from './republish.js';
-export { retryDelay } from './backoff.js';
-export { Producer, createProducer, type ProducerOptions, type PublishOptions } from './producer.js';
-export { DedupStore, connectRedis, encodeRecord, decodeRecord, fingerprint, type BeginResult, type Lease } from './dedup-store.js';
-export { Supervisor, type SupervisorStatus, type SlotStatus } from './supervisor.js';
-export { Consumer, type Delivery } from './consumer.js';
-export { keysFor, type Keys } from './keys.js';
-export { resolveOptions, withDefaults, validate, OPTION_SPECS, type PoolOptions, type OptionsInput, type IdSource } from './options.js';
-export { parseDelivery, type HandlerMessage } from './message.js';
-export type { HandlerContext } from './task-runner.js';
-export type { ReplicaStats } from './stats.js';
-export * from './errors.js';
-export { checkEffects, EFFECT_COMMANDS, type RedisEffect } from './effects.js';
-export { requireFresh } from './fencing.js';
-export { migrate as migrateInbox, INBOX_TABLE } from './inbox.js';
+/** The library: what `import ... from 'dedup-pool'` gives, part by part (ARCHITECTURE.md). */
+export * from './common/index.js';
+export * from './store/index.js';
+export * from './amqp/index.js';
+export * from './threads/index.js';
+export * from './replica/index.js';
+export * from './supervisor/index.js';

@@ -1,7 +1,7 @@
 /** Ack coalescing per channel, on a recording stand-in for the channel (a pure unit test). */
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { describe, expect, it } from 'vitest';
-import { ChannelAcks, type Settleable } from '../src/acks.js';
+import { ChannelAcks, type Settleable } from '../src/amqp/acks.js';
 
 function setup() {
   const sent: string[] = [];

@@ -51,7 +51,8 @@ describe('crashes', () => {
     await publishRaw(env.ch, env.queue, [body('paid-1', { ledger: env.ledger })]);
 
     // A consumer takes the message, records completion exactly as a replica would, then dies without acking.
-    const store = new DedupStore([connectRedis(REDIS_URL)], { keys: keysFor(env.prefix), lockTtlMs: 5000, dedupTtlMs: 60_000 });
+    // The replica's default window: records are found in the time slots that window names.
+    const store = new DedupStore([connectRedis(REDIS_URL)], { keys: keysFor(env.prefix, env.queue), lockTtlMs: 5000, dedupTtlMs: 24 * 3600_000 });
     await waitFor(() => store.healthy(), 5000, 'redis');
     const conn = await amqp.connect(AMQP_URL);
     const ch = await conn.createChannel();

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Replica } from '../src/index.js';
-import { LEDGER_HANDLER, body, executions, publishRaw, testEnv, waitFor, type TestEnv } from './helpers/services.js';
+import { LEDGER_HANDLER, REDIS_URL, body, executions, publishRaw, testEnv, waitFor, type TestEnv } from './helpers/services.js';
 import { spawnCli, startArgs } from './helpers/processes.js';
+import { idState } from './helpers/records.js';
 
 const IDS = 1000;
 
@@ -68,7 +69,7 @@ describe('TypeScript handlers', () => {
       await publishRaw(env.ch, env.queue, [{ content: JSON.stringify({ message_id: 'ts-1', data: { ledger: env.ledger, amount: 21 } }) }]);
       await waitFor(() => replica.stats.completed === 1, 20_000, 'completed');
       expect(executions(env.ledger).get('ts-1')).toBe(1);
-      expect(await env.redis.get(`${env.prefix}:done:ts-1`)).toMatch(/:\{"charged":42\}$/);
+      expect((await idState(REDIS_URL, env.prefix, env.queue, 'ts-1')).record).toMatch(/:\{"charged":42\}$/);
     } finally {
       await replica.stop();
       await env.cleanup();

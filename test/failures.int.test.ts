@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { HEADERS, Replica } from '../src/index.js';
 import { LEDGER_HANDLER, body, drain, executions, publishRaw, readLedger, testEnv, waitFor, type TestEnv } from './helpers/services.js';
+import { keysFor } from '../src/store/keys.js';
 
 describe('handler failures', () => {
   let env: TestEnv;
@@ -53,7 +54,7 @@ describe('handler failures', () => {
     expect(JSON.parse(dead!.content.toString()).message_id).toBe('poison-1');
     expect(readLedger(env.ledger).filter((l) => l.ev === 'start')).toHaveLength(3);
     // Dead-lettering resets the attempt count, so a replay from the DLQ starts at attempt 1.
-    expect(await env.redis.exists(`${env.prefix}:fence:poison-1`)).toBe(0);
+    expect(await env.redis.exists(keysFor(env.prefix, env.queue).fence('poison-1'))).toBe(0);
   });
 
   it('a worker thread that calls process.exit is replaced and the message retried', async () => {

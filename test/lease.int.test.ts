@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Replica } from '../src/index.js';
-import { LEDGER_HANDLER, body, executions, publishRaw, readLedger, testEnv, waitFor, type TestEnv } from './helpers/services.js';
+import { LEDGER_HANDLER, REDIS_URL, body, executions, publishRaw, readLedger, testEnv, waitFor, type TestEnv } from './helpers/services.js';
+import { idState } from './helpers/records.js';
+import { keysFor } from '../src/store/keys.js';
 
 describe('leases and completion records', () => {
   let env: TestEnv;
@@ -40,12 +42,14 @@ describe('leases and completion records', () => {
     await publishRaw(env.ch, env.queue, [body('ttl-1', { ledger: env.ledger })]);
     await waitFor(() => r.stats.completed === 1, 20_000, 'completion');
 
-    const pttl = await env.redis.pttl(`${env.prefix}:done:ttl-1`);
-    expect(pttl).toBeGreaterThan(90 * 60_000 - 10_000);
-    expect(pttl).toBeLessThanOrEqual(90 * 60_000);
+    const state = await idState(REDIS_URL, env.prefix, env.queue, 'ttl-1', { dedupTtlMs: 90 * 60_000 });
+    // At least the window, at most the window and one slot (a quarter of it).
+    expect(state.recordTtlMs).toBeGreaterThan(90 * 60_000 - 10_000);
+    expect(state.recordTtlMs).toBeLessThanOrEqual(90 * 60_000 * 1.25);
     // The body's fingerprint, then the handler's (small) result.
-    expect(await env.redis.get(`${env.prefix}:done:ttl-1`)).toMatch(/^[\w-]{12}:\{"attempt":1\}$/);
-    expect(await env.redis.exists(`${env.prefix}:lock:ttl-1`, `${env.prefix}:fence:ttl-1`)).toBe(0);
+    expect(state.record).toMatch(/^[\w-]{12}:\{"attempt":1\}$/);
+    const keys = keysFor(env.prefix, env.queue);
+    expect(await env.redis.exists(keys.lock('ttl-1'), keys.fence('ttl-1'))).toBe(0);
   });
 });
 
@@ -62,7 +66,7 @@ describe('drain timeout', () => {
       expect(readLedger(env.ledger).filter((l) => l.ev === 'done')).toEqual([]);
       expect(replica.stats.requeued).toBe(1);
       await waitFor(async () => (await env.ch.checkQueue(env.queue)).messageCount === 1, 5000, 'message back in the queue');
-      expect(await env.redis.exists(`${env.prefix}:lock:long-1`)).toBe(0);
+      expect(await env.redis.exists(keysFor(env.prefix, env.queue).lock('long-1'))).toBe(0);
     } finally {
       await env.cleanup();
     }

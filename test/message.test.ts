@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { parseDelivery } from '../src/message.js';
-import { idKeyPart, keysFor } from '../src/keys.js';
-import { resolveOptions } from '../src/options.js';
+import { parseDelivery } from '../src/amqp/message.js';
+import { idKeyPart, keysFor } from '../src/store/keys.js';
+import { resolveOptions } from '../src/common/options.js';
 
 const opts = resolveOptions({ queue: 'q', handler: './h.mjs', maxBytes: 1024 });
 const msg = (content: string | Buffer, properties: Record<string, unknown> = {}) => ({
@@ -57,9 +57,27 @@ describe('parseDelivery', () => {
 
 describe('keys', () => {
   it('keeps short printable ids readable and hashes the rest', () => {
-    expect(keysFor('p').done('order-1')).toBe('p:done:order-1');
+    const keys = keysFor('p', 'orders');
+    expect(keys.lock('order-1')).toMatch(/^p:orders:lock:\{\d{1,4}\}:order-1$/);
+    expect(keys.fence('order-1')).toBe(keys.lock('order-1').replace(':lock:', ':fence:'));
     expect(idKeyPart('x'.repeat(200))).toMatch(/^#[\w-]{43}$/);
     expect(idKeyPart('with space')).toMatch(/^#/);
     expect(idKeyPart('#looks-hashed')).not.toBe('#looks-hashed');
+  });
+
+  it('names each id by a 112-bit digest and a bucket from other bits of it; the bucket is the hash tag', () => {
+    const keys = keysFor('p', 'orders', { buckets: 16 });
+    const a = keys.id('order-1');
+    // 16 characters of 7 bits: 16 bytes in UTF-8.
+    expect(a.field).toHaveLength(16);
+    expect(Buffer.byteLength(a.field)).toBe(16);
+    expect(a.tag).toMatch(/^\{(\d|1[0-5])\}$/);
+    expect(keys.id('order-2').field).not.toBe(a.field);
+    const fields = new Set(Array.from({ length: 5000 }, (_, i) => keys.id(`f-${i}`).field));
+    expect(fields.size).toBe(5000);
+    const tags = new Set(Array.from({ length: 400 }, (_, i) => keys.id(`id-${i}`).tag));
+    expect(tags.size).toBe(16);
+    expect(keysFor('p', 'orders', { legacy: false }).prefixes[4]).toBe('');
+    expect(keys.prefixes[4]).toBe('p:done:');
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, OPTION_SPECS, resolveOptions, validate, withDefaults } from '../src/index.js';
-import { optionsFromFlags } from '../src/options.js';
+import { optionsFromFlags } from '../src/common/options.js';
 
 const required = { queue: 'orders', handler: './h.mjs' };
 
@@ -38,6 +38,7 @@ describe('validate', () => {
     ['amqp', { amqpUrl: 'http://x' }, /--amqp .*must be an amqp:\/\/ or amqps:\/\/ URL/],
     ['redis', { redisUrls: 'redis://ok,nope' }, /--redis .*must be a redis:\/\/ or rediss:\/\/ URL/],
     ['prefix', { prefix: 'a b' }, /--prefix .*must be letters, digits/],
+    ['dedup-scope', { dedupScope: 'billing/email' }, /--dedup-scope \(env DEDUP_SCOPE\) must be a scope name of letters, digits/],
     ['dedup-ttl', { dedupTtlMs: '5 parsecs' }, /--dedup-ttl .*must be a duration of at least 1000ms/],
     ['lock-ttl', { lockTtlMs: '10ms' }, /--lock-ttl .*must be a duration of at least 100ms/],
     ['max-attempts', { maxAttempts: '-1' }, /--max-attempts .*must be an integer from 1 to 1000/],
@@ -48,8 +49,12 @@ describe('validate', () => {
     ['retry-max-delay', { retryDelayMs: '10s', retryMaxDelayMs: '1s' }, /--retry-max-delay must be at least --retry-delay/],
     ['result-max-bytes', { resultMaxBytes: '-5' }, /--result-max-bytes .*must be a size/],
     ['queue-type', { queueType: 'stream' }, /--queue-type .*must be one of classic, quorum/],
+    ['delivery-limit', { deliveryLimit: '0' }, /--delivery-limit .*must be an integer from 1 to 1000000/],
+    ['amqp list', { amqpUrl: 'amqp://a:5672,http://b' }, /--amqp .*or several \(the nodes of one cluster\) separated by commas; got/],
     ['drain-timeout', { drainTimeoutMs: 'forever' }, /--drain-timeout .*must be a duration/],
     ['log-level', { logLevel: 'loud' }, /--log-level .*must be one of fatal, error/],
+    ['log-format', { logFormat: 'xml' }, /--log-format .*must be one of auto, json, pretty/],
+    ['summary-interval', { summaryIntervalMs: 'hourly' }, /--summary-interval .*must be a duration/],
     ['handler-timeout', { handlerTimeoutMs: '1 fortnight' }, /--handler-timeout .*must be a duration/],
     ['worker-heap-mb', { workerHeapMb: '-1' }, /--worker-heap-mb .*must be an integer from 0 to 65536/],
     ['on-conflict', { onConflict: 'panic' }, /--on-conflict .*must be one of dead-letter, ack/],
@@ -60,10 +65,19 @@ describe('validate', () => {
     ['replicas', { replicas: '100' }, /--replicas .*must be an integer from 1 to 64/],
     ['admin', { admin: 'localhost' }, /--admin .*must be host:port/],
     ['admin-token', { adminToken: 'short' }, /--admin-token .*must be at least 8 characters/],
+    ['redis-cluster', { redisCluster: 'http://node:7000' }, /--redis-cluster .*must be a redis:\/\/ or rediss:\/\/ URL/],
+    ['redis-cluster with --redis', { redisCluster: 'redis://a:7000', redisUrls: 'redis://b:6379' }, /--redis-cluster and --redis name two different stores/],
+    ['redis-wait-replicas', { redisWaitReplicas: '-1' }, /--redis-wait-replicas .*must be an integer from 0 to 16/],
+    ['dedup-buckets', { dedupBuckets: '0' }, /--dedup-buckets .*must be an integer from 1 to 1048576/],
     ['dedup-ttl vs lock-ttl', { dedupTtlMs: '10s', lockTtlMs: '30s' }, /--dedup-ttl must be at least --lock-ttl/],
   ];
   it.each(bad)('rejects a bad %s with a message naming the flag and the expected form', (_name, input, message) => {
     expect(() => resolveOptions({ ...required, ...input } as never)).toThrow(message);
+  });
+
+  it('--amqp takes the nodes of one cluster, comma-separated', () => {
+    const o = resolveOptions({ ...required, amqpUrl: 'amqp://a:5672, amqp://b:5673,amqps://c:5671' } as never);
+    expect(o.amqpUrl).toBe('amqp://a:5672,amqp://b:5673,amqps://c:5671');
   });
 
   it('every option is covered by a bad-value case above', () => {

@@ -65,6 +65,28 @@ describe('poison messages', () => {
     expect(executions(env.ledger).get('fine-3')).toBe(1);
   });
 
+  it('a failing handler: each attempt is logged at warn with its place in the retries, the dead-letter carries the stack', async () => {
+    env = await testEnv('fail-log');
+    sup = await startSupervisor({ queue: env.queue, prefix: env.prefix, handler: LEDGER_HANDLER, extra: ['--threads', '1', '--max-attempts', '3', '--retry-delay', '50ms'] });
+    await publishRaw(env.ch, env.queue, [body('fails-1', { ledger: env.ledger, alwaysFail: true })]);
+    const dead = await deadLetterOf('HANDLER_FAILED');
+    const stack = String(dead.properties.headers![HEADERS.stack]);
+    expect(stack).toMatch(/^Error: always fails \(attempt 3\)\n\s+at handle \(file:\/\/.*ledger-handler\.mjs:\d+:\d+\)/);
+    expect(stack.split('\n').length).toBeLessThanOrEqual(20);
+    const failures = sup.logs.filter((l) => String(l.msg).startsWith('handler failed'));
+    // Delays carry ±20% jitter around 50 ms, then 100 ms.
+    expect(failures.map((l) => [l.level, l.msgId, l.attempt, l.maxAttempts])).toEqual([
+      [40, 'fails-1', 1, 3],
+      [40, 'fails-1', 2, 3],
+    ]);
+    expect(failures[0]!.msg).toMatch(/^handler failed \(attempt 1 of 3\): retry in (4\d|5\d|60)ms$/);
+    expect(failures[1]!.msg).toMatch(/^handler failed \(attempt 2 of 3\): retry in (8\d|9\d|1[01]\d|120)ms$/);
+    expect(failures[0]!.stack).toMatch(/always fails \(attempt 1\)/);
+    const final = await sup.waitForLog('dead-lettered');
+    expect(final).toMatchObject({ level: 40, msgId: 'fails-1', reason: 'HANDLER_FAILED', attempts: 3 });
+    expect(final.stack).toBe(stack);
+  });
+
   it('the same id with another body is dead-lettered as a conflict, not silently dropped', async () => {
     env = await testEnv('conflict');
     const r = await start({});

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
 import { DedupStore, Replica, connectRedis, keysFor } from '../src/index.js';
 import { LEDGER_HANDLER, REDIS_URL, body, executions, publishRaw, testEnv, waitFor, type TestEnv } from './helpers/services.js';
 import { startRedisServer, type RedisServer } from './helpers/redis-servers.js';
+import { idState } from './helpers/records.js';
 
 describe('Redlock quorum over 3 independent Redis masters', () => {
   let env: TestEnv;
@@ -34,17 +34,15 @@ describe('Redlock quorum over 3 independent Redis masters', () => {
     const total = replicas.reduce((n, r) => n + r.stats.completed, 0);
     expect(total).toBe(ids.length);
     // Completion records were written to the surviving majority.
-    const survivor = new Redis(extra[0]!.url);
-    expect(await survivor.exists(`${env.prefix}:done:q-599`)).toBe(1);
-    expect(await env.redis.exists(`${env.prefix}:done:q-599`)).toBe(1);
-    survivor.disconnect();
+    expect((await idState(extra[0]!.url, env.prefix, env.queue, 'q-599')).record).toBeDefined();
+    expect((await idState(REDIS_URL, env.prefix, env.queue, 'q-599')).record).toBeDefined();
   });
 
   it('fencing tokens keep growing when an instance comes back empty', async () => {
     env = await testEnv('fence');
     extra = [await startRedisServer(), await startRedisServer()];
     const clients = [connectRedis(REDIS_URL), ...extra.map((s) => connectRedis(s.url))];
-    const store = new DedupStore(clients, { keys: keysFor(env.prefix), lockTtlMs: 5000, dedupTtlMs: 60_000 });
+    const store = new DedupStore(clients, { keys: keysFor(env.prefix, env.queue), lockTtlMs: 5000, dedupTtlMs: 60_000 });
     await waitFor(() => clients.every((c) => c.status === 'ready'), 5000, 'redis');
     try {
       const tokens: number[] = [];
@@ -55,13 +53,14 @@ describe('Redlock quorum over 3 independent Redis masters', () => {
         await store.release(b.lease);
       }
       // Instance 0 loses its data (restart without persistence); the next token must still be higher.
-      await clients[0]!.del(`${env.prefix}:fence:f-1`);
-      await clients[1]!.del(`${env.prefix}:fence:f-1`);
+      const fence = keysFor(env.prefix, env.queue).fence('f-1');
+      await clients[0]!.del(fence);
+      await clients[1]!.del(fence);
       const b = await store.begin('f-1');
       if (b.state !== 'acquired') throw new Error(`expected a lease, got ${b.state}`);
       tokens.push(b.lease.fence);
       expect(tokens).toEqual([1, 2, 3, 4]);
-      expect(await clients[0]!.get(`${env.prefix}:fence:f-1`)).toBe('4');
+      expect(await clients[0]!.get(fence)).toBe('4');
     } finally {
       await store.close();
     }

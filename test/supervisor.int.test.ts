@@ -1,7 +1,13 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LEDGER_HANDLER, body, executions, publishRaw, readLedger, testEnv, waitFor, type TestEnv } from './helpers/services.js';
 import { spawnCli } from './helpers/processes.js';
 import { startSupervisor, type SupervisorProcess } from './helpers/supervisor.js';
+
+const LOADS_ONCE = fileURLToPath(new URL('./fixtures/loads-once-handler.mjs', import.meta.url));
 
 describe('supervisor', () => {
   let env: TestEnv;
@@ -44,7 +50,7 @@ describe('supervisor', () => {
 
     const down = await cli('scale', '1', '--admin', sup.admin);
     expect(down.code).toBe(0);
-    expect(down.out).toMatch(/replicas \d\/1 ready/);
+    expect(down.out).toMatch(/READY: supervisor on queue \S+, \d\/1 replica\(s\) consuming/);
     const one = await sup.waitForStatus((s) => s.slots.length === 1, 'back to 1 replica');
     expect(one.slots[0]!.state).toBe('ready');
 
@@ -74,7 +80,28 @@ describe('supervisor', () => {
     expect(new Set(started).size).toBe(started.length);
     expect(executions(env.ledger)).toEqual(new Map(started.map((id) => [id, 1])));
     expect((await env.ch.checkQueue(env.queue)).messageCount).toBe(ids.length - started.length);
-    expect(await env.redis.keys(`${env.prefix}:lock:*`)).toEqual([]);
+    expect(await env.redis.keys(`${env.prefix}:${env.queue}:lock:*`)).toEqual([]);
+  });
+
+  it('a second SIGTERM stops now: running handlers aborted and requeued, no replica left behind', async () => {
+    env = await testEnv('stop-now');
+    sup = await startSupervisor({ queue: env.queue, prefix: env.prefix, handler: LEDGER_HANDLER, extra: ['--replicas', '2', '--threads', '1', '--prefetch', '5'] });
+    const pids = (await sup.status()).slots.map((s) => s.pid!);
+    const ids = Array.from({ length: 4 }, (_, i) => `n-${i}`);
+    await publishRaw(env.ch, env.queue, ids.map((id) => body(id, { ledger: env.ledger, sleepMs: 60_000 })));
+    await waitFor(() => readLedger(env.ledger).filter((l) => l.ev === 'start').length >= 2, 20_000, 'handlers running');
+
+    const t0 = Date.now();
+    sup.child.kill('SIGTERM');
+    await sup.waitForLog('shutdown requested: draining (signal again to stop now)');
+    sup.child.kill('SIGTERM');
+    expect(await sup.exited).toBe(0);
+    // Well inside the 30 s drain timeout the handlers would otherwise get.
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect(pids.filter(isAlive)).toEqual([]);
+    expect(readLedger(env.ledger).filter((l) => l.ev === 'done')).toEqual([]);
+    expect((await env.ch.checkQueue(env.queue)).messageCount).toBe(ids.length);
+    expect(await env.redis.keys(`${env.prefix}:${env.queue}:lock:*`)).toEqual([]);
   });
 
   it('restarts a crashed replica with backoff', async () => {
@@ -98,9 +125,11 @@ describe('supervisor', () => {
 
   it('stops with a clear error on a crash loop', async () => {
     env = await testEnv('loop');
-    const p = spawnCli(['start', '--queue', env.queue, '--prefix', env.prefix, '--handler', '/nonexistent/handler.mjs', '--admin', '127.0.0.1:0', '--threads', '1']);
+    // The handler passes the check before any replica starts, then fails to load in every replica.
+    const marker = join(mkdtempSync(join(tmpdir(), 'dedup-loads-once-')), 'loaded');
+    const p = spawnCli(['start', '--queue', env.queue, '--prefix', env.prefix, '--handler', LOADS_ONCE, '--admin', '127.0.0.1:0', '--threads', '1'], { DEDUP_TEST_LOADED_MARKER: marker });
     expect(await p.exited).toBe(2);
-    expect(p.stderr.join('')).toMatch(/replica failed to start 3 times in a row; giving up: --handler \/nonexistent\/handler\.mjs cannot be loaded/);
+    expect(p.stderr.join('')).toMatch(/replica failed to start 3 times in a row; giving up: --handler .*loads-once-handler\.mjs cannot be loaded: .*this handler loads only once/);
     expect(p.logs.filter((l) => l.msg === 'replica died')).toHaveLength(3);
   });
 
@@ -140,3 +169,12 @@ describe('supervisor', () => {
     expect((await sup.status()).threads).toBe(2);
   });
 });
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

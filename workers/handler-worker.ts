@@ -1,17 +1,17 @@
 /**
  * The only file worker threads run: load the user's handler once, then run the
- * batches the main thread sends (src/worker-protocol.ts). A handler's error is
+ * batches the main thread sends (src/threads/worker-protocol.ts). A handler's error is
  * returned as data (it becomes a retry); anything that kills the thread surfaces
  * in the main thread as the batch's rejection.
  */
 import { BroadcastChannel, parentPort, threadId, workerData } from 'node:worker_threads';
-import { pino } from 'pino';
 import pg from 'pg';
-import { BoardView } from '../src/lease-board.js';
-import { TaskRunner, describeError } from '../src/task-runner.js';
-import type { AbortRequest, ProbeResult, ResultsMessage, WorkerData, WorkerTask } from '../src/worker-protocol.js';
+import { BoardView } from '../src/threads/lease-board.js';
+import { createLogger } from '../src/common/logger.js';
+import { TaskRunner, describeError } from '../src/threads/task-runner.js';
+import type { AbortRequest, ProbeResult, ResultsMessage, WorkerData, WorkerTask } from '../src/threads/worker-protocol.js';
 
-export type { HandlerContext } from '../src/task-runner.js';
+export type { HandlerContext } from '../src/threads/task-runner.js';
 
 const data = workerData as WorkerData;
 const inbox = data.inbox ? new pg.Pool({ connectionString: data.inbox.url, max: data.inbox.poolSize }) : undefined;
@@ -21,7 +21,7 @@ const runner = new TaskRunner({
   handlerPath: data.handlerPath,
   concurrency: data.concurrency,
   board: new BoardView(data.leaseBoard, threadId),
-  log: pino({ level: data.logLevel, base: { thread: threadId } }),
+  log: createLogger(data.logLevel, { thread: threadId }, data.logFormat),
   ...(inbox && data.inbox && { inbox: { pool: inbox, queue: data.inbox.queue, dedupTtlMs: data.inbox.dedupTtlMs } }),
   post: (results) => parentPort!.postMessage({ dedupResults: results } satisfies ResultsMessage),
 });

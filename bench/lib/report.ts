@@ -35,6 +35,8 @@ export interface VariantResult {
   /** [ms since start, completed ids per second] */
   series: [number, number][];
   chaos: [number, string][];
+  /** Chaos that strikes once: the longest time without a new id completed, from the strike to the end. */
+  stallSeconds?: number;
 }
 
 export interface ScenarioResult {
@@ -44,6 +46,8 @@ export interface ScenarioResult {
   command: string;
   machine: string;
   variants: VariantResult[];
+  /** What makes figures of this run doubtful (a run too short for its ratios). */
+  warnings: string[];
 }
 
 const sum = (r: Record<string, number>): number => Object.values(r).reduce((a, b) => a + b, 0);
@@ -78,6 +82,7 @@ export function table(res: ScenarioResult): string {
     `${res.scenario}: ${res.about}`,
     `published ${first.published}, unique ids ${first.unique}, duplicates injected ${first.duplicatesInjected}; x base = against the raw consumer at the same prefetch (else the first raw or first row)`,
     markdownTable(head, rows),
+    ...res.variants.flatMap((v) => (v.stallSeconds === undefined ? [] : [`${v.variant}: ${v.stallSeconds.toFixed(1)} s without progress after ${v.chaos[0]?.[1] ?? 'the chaos'}`])),
   ];
   return lines.join('\n');
 }

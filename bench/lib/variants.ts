@@ -2,8 +2,9 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { SupervisorStatus } from '../../src/supervisor.js';
-import { percentile, type ReplicaStats } from '../../src/stats.js';
+import { amqpNodes } from '../../src/amqp/broker.js';
+import type { SupervisorStatus } from '../../src/supervisor/supervisor.js';
+import { percentile, type ReplicaStats } from '../../src/replica/stats.js';
 import type { BaselineSummary } from '../baselines/consumer.js';
 import type { Variant } from '../scenarios/types.js';
 
@@ -18,6 +19,8 @@ export interface VariantContext {
   prefix: string;
   amqpUrl: string;
   redisUrls: string[];
+  /** Seed nodes of the bench's Redis Cluster, when a variant uses it. */
+  clusterUrls?: string[];
   env: NodeJS.ProcessEnv;
   /** A file per consumer process for baseline summaries. */
   summaryPath: (i: number) => string;
@@ -65,7 +68,7 @@ async function startBaseline(v: Extract<Variant, { kind: 'raw' | 'naive' }>, ctx
       const child = fork(here(`../baselines/${v.kind}.js`), [], {
         env: {
           ...ctx.env,
-          BENCH_AMQP: ctx.amqpUrl,
+          BENCH_AMQP: amqpNodes(ctx.amqpUrl)[0], // a baseline talks to one node
           BENCH_REDIS: ctx.redisUrls[0],
           BENCH_QUEUE: ctx.queue,
           BENCH_PREFETCH: String(v.prefetch),
@@ -104,19 +107,25 @@ async function startBaseline(v: Extract<Variant, { kind: 'raw' | 'naive' }>, ctx
 }
 
 async function startDedup(v: Extract<Variant, { kind: 'dedup' }>, ctx: VariantContext): Promise<RunningVariant> {
-  const redisUrls = ctx.redisUrls.slice(0, v.redis ?? 1);
+  const redisUrls = ctx.redisUrls.slice(0, v.redis === 'cluster' ? 1 : (v.redis ?? 1));
   const child = spawn(
     process.execPath,
     [
-      BIN, 'start', '--queue', ctx.queue, '--handler', HANDLER, '--prefix', ctx.prefix,
+      v.bin ?? BIN, 'start', '--queue', ctx.queue, '--handler', HANDLER, '--prefix', ctx.prefix,
       '--replicas', String(v.replicas), '--threads', String(v.threads), '--prefetch', String(v.prefetch),
-      '--amqp', ctx.amqpUrl, '--redis', redisUrls.join(','), '--admin', '127.0.0.1:0', '--log-level', 'info',
+      '--amqp', ctx.amqpUrl, '--admin', '127.0.0.1:0', '--log-level', 'info',
+      ...(v.redis === 'cluster' ? ['--redis-cluster', ctx.clusterUrls!.join(',')] : ['--redis', redisUrls.join(',')]),
+      ...(v.waitReplicas ? ['--redis-wait-replicas', String(v.waitReplicas)] : []),
       ...(v.lockTtl ? ['--lock-ttl', v.lockTtl] : []),
       ...(v.batchSize ? ['--batch-size', String(v.batchSize)] : []),
       ...(v.concurrency ? ['--concurrency', String(v.concurrency)] : []),
       ...(v.mode === 'pg-inbox' ? ['--inbox', ctx.pgUrl] : []),
+      ...(v.queueType ? ['--queue-type', v.queueType] : []),
     ],
-    { env: { ...ctx.env, DEDUP_LOG_LEVEL: undefined }, stdio: ['ignore', 'pipe', 'inherit'] },
+    {
+      env: { ...ctx.env, DEDUP_LOG_LEVEL: undefined, ...(v.tracing && { NODE_OPTIONS: `${ctx.env.NODE_OPTIONS ?? ''} --import ${here('../otel-sdk.js')}` }) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
   );
   // The supervisor logs its admin address at info when it starts.
   const admin = await new Promise<string>((resolve, reject) => {

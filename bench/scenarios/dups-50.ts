@@ -3,7 +3,7 @@ import type { Scenario } from './types.js';
 export const scenario: Scenario = {
   name: 'dups-50',
   about: '1 ms I/O-like handler, 50% duplicates (adjacent and far apart) plus 5% producer retries',
-  unique: 5_000,
+  unique: 15_000,
   duplicates: 0.5,
   producerRetries: 0.05,
   handler: { kind: 'io', ms: 1 },

@@ -10,14 +10,23 @@ export type Variant =
       prefetch: number;
       replicas: number;
       threads: number;
-      redis?: 1 | 3;
+      /** 1 Redis, 3 independent masters, or the bench's Redis Cluster (3 masters + 3 replicas). */
+      redis?: 1 | 3 | 'cluster';
+      /** --redis-wait-replicas (default 0). */
+      waitReplicas?: number;
       lockTtl?: string;
       /** --batch-size (default: the pool's). */
       batchSize?: number;
       /** --concurrency (default: the pool's). */
       concurrency?: number;
+      /** --queue-type (default: the pool's, classic). */
+      queueType?: 'classic' | 'quorum';
       /** plain (default), or an atomic mode: the effect is applied exactly once, counted in its sink. */
       mode?: 'plain' | 'redis-atomic' | 'pg-inbox';
+      /** Replicas run with an OpenTelemetry SDK registered (bench/otel-sdk.ts) that records every span. */
+      tracing?: boolean;
+      /** Another build's bin/dedup-pool.js (an A/B row against an earlier commit); default this one. */
+      bin?: string;
     };
 
 export type Chaos =
@@ -25,10 +34,14 @@ export type Chaos =
   | { kind: 'kill-replica'; everyMs: number }
   /** SIGKILL one of three Redis masters once, at `atMs`. */
   | { kind: 'kill-redis'; atMs: number }
+  /** SIGKILL one master of the Redis Cluster once, at `atMs` (its replica is promoted). */
+  | { kind: 'kill-redis-master'; atMs: number }
   /** The broker force-closes a replica's AMQP connection every `everyMs`. */
   | { kind: 'close-amqp'; everyMs: number }
   /** Freeze a replica process (SIGSTOP) for `pauseMs` every `everyMs`: a GC-like stall past its lease. */
-  | { kind: 'freeze-replica'; everyMs: number; pauseMs: number };
+  | { kind: 'freeze-replica'; everyMs: number; pauseMs: number }
+  /** The run goes to a 3-node RabbitMQ cluster of its own (quorum queue); SIGKILL the queue leader's node once, at `atMs`. */
+  | { kind: 'kill-rabbit-node'; atMs: number };
 
 export interface Scenario {
   name: string;

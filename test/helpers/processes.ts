@@ -8,6 +8,8 @@ const BIN = fileURLToPath(new URL('../../bin/dedup-pool.js', import.meta.url));
 export interface ReplicaProcess {
   child: ChildProcess;
   logs: Record<string, unknown>[];
+  /** stdout as it came, one entry per line. */
+  lines: string[];
   stderr: string[];
   exited: Promise<number | null>;
   waitForLog(msg: string, timeoutMs?: number): Promise<Record<string, unknown>>;
@@ -24,6 +26,7 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}, opts: Spaw
   const [cmd, ...pre] = [...(opts.wrap ?? []), process.execPath];
   const child = spawn(cmd!, [...pre, BIN, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'], detached: opts.detached ?? false });
   const logs: Record<string, unknown>[] = [];
+  const lines: string[] = [];
   const stderr: string[] = [];
   let buf = '';
   child.stdout!.on('data', (chunk: Buffer) => {
@@ -32,6 +35,7 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}, opts: Spaw
     while ((nl = buf.indexOf('\n')) >= 0) {
       const line = buf.slice(0, nl);
       buf = buf.slice(nl + 1);
+      lines.push(line);
       try {
         logs.push(JSON.parse(line));
       } catch {
@@ -44,6 +48,7 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}, opts: Spaw
   return {
     child,
     logs,
+    lines,
     stderr,
     exited,
     async waitForLog(msg, timeoutMs = 30_000) {

@@ -1,7 +1,7 @@
 /** A supervisor started through the real CLI, with its admin endpoint found from its log. */
 import { spawnCli, type ReplicaProcess, type SpawnOptions } from './processes.js';
 import { waitFor } from './services.js';
-import type { SupervisorStatus } from '../../src/supervisor.js';
+import type { SupervisorStatus } from '../../src/supervisor/supervisor.js';
 
 export interface SupervisorProcess extends ReplicaProcess {
   admin: string;
@@ -34,14 +34,15 @@ export async function startSupervisor(
   return sup;
 }
 
-/** /metrics as a map from `name{labels}` to value. */
+/** /metrics as a map from `name{labels}` to value, without the `queue` label every sample carries. */
 export async function scrape(admin: string): Promise<Map<string, number>> {
   const text = await (await fetch(`http://${admin}/metrics`)).text();
   const out = new Map<string, number>();
   for (const line of text.split('\n')) {
     if (!line || line.startsWith('#')) continue;
     const i = line.lastIndexOf(' ');
-    out.set(line.slice(0, i), Number(line.slice(i + 1)));
+    const key = line.slice(0, i).replace(/,?queue="[^"]*"/, '').replace('{,', '{').replace('{}', '');
+    out.set(key, Number(line.slice(i + 1)));
   }
   return out;
 }

@@ -1,0 +1,91 @@
+/**
+ * Redis memory per completion record: `used_memory` growth over many UUID ids,
+ * each begun and completed through the store as a replica would, divided by the
+ * number of ids. Run against a fresh server of its own so nothing else moves the
+ * figure.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { Redis } from 'ioredis';
+import { DedupStore, encodeRecord, fingerprint } from '../../src/store/dedup-store.js';
+import { keysFor } from '../../src/store/keys.js';
+import { connectCluster, connectRedis } from '../../src/store/redis-clients.js';
+import { startRedisCluster } from './redis-cluster.js';
+import { startRedisServer } from './services.js';
+
+export interface RecordSize {
+  ids: number;
+  resultBytes: number;
+  bytesPerRecord: number;
+  keys: number;
+}
+
+/**
+ * used_memory less the replication backlog and the replicas' output buffers: on a
+ * master those grow with the write stream up to a fixed cap (1 MB of backlog by
+ * default), whatever the records cost.
+ */
+async function usedMemory(r: Redis): Promise<number> {
+  const info = await r.info('memory');
+  const field = (name: string): number => Number(new RegExp(`${name}:(\\d+)`).exec(info)?.[1] ?? 0);
+  return field('used_memory') - field('mem_replication_backlog') - field('mem_clients_slaves');
+}
+
+/** Complete `ids` UUIDs through `store` (in batches of 256), with a result of `resultBytes` bytes or none. */
+export async function measureRecordSize(store: DedupStore, probes: Redis[], ids: number, resultBytes: number): Promise<RecordSize> {
+  const before = await Promise.all(probes.map(usedMemory));
+  const result = resultBytes > 0 ? JSON.stringify('r'.repeat(resultBytes - 2)) : undefined;
+  for (let done = 0; done < ids; done += 256) {
+    const batch = Array.from({ length: Math.min(256, ids - done) }, () => randomUUID());
+    const begun = await store.beginMany(batch);
+    const items = begun.map((b, i) => {
+      if (b instanceof Error || b.state !== 'acquired') throw new Error(`record-size: ${batch[i]} was not leased`);
+      return { lease: b.lease, record: encodeRecord(fingerprint(Buffer.from(batch[i]!)), result, 1024) };
+    });
+    const written = await store.completeMany(items);
+    if (!written.every((w) => w === true)) throw new Error('record-size: a completion was not written');
+  }
+  const after = await Promise.all(probes.map(usedMemory));
+  const keys = (await Promise.all(probes.map((p) => p.dbsize()))).reduce((a, b) => a + b, 0);
+  const grown = after.reduce((a, b) => a + b, 0) - before.reduce((a, b) => a + b, 0);
+  return { ids, resultBytes, bytesPerRecord: Math.round((grown / ids) * 10) / 10, keys };
+}
+
+/**
+ * The `record-size` measurement: bytes per record for each store mode (one Redis,
+ * three independent masters: summed over the three, a Redis Cluster: summed over
+ * its masters), with no result and with a 32-byte one, each on fresh servers.
+ */
+export async function recordSizes(resultsDir: string): Promise<string> {
+  const IDS = 20_000;
+  const rows: { mode: string; resultBytes: number; bytesPerRecord: number }[] = [];
+  const opts = { lockTtlMs: 30_000, dedupTtlMs: 24 * 3600_000 };
+  for (const resultBytes of [0, 32]) {
+    for (const mode of ['1 Redis', '3 independent masters', 'Redis Cluster (3 masters)']) {
+      if (mode === 'Redis Cluster (3 masters)') {
+        const cluster = await startRedisCluster();
+        const store = new DedupStore(connectCluster(cluster.urls), { keys: keysFor('rs', 'q', { legacy: false }), ...opts });
+        const probes = (await cluster.masters()).map((m) => new Redis(m.url));
+        await new Promise((r) => setTimeout(r, 500));
+        rows.push({ mode, resultBytes, bytesPerRecord: (await measureRecordSize(store, probes, IDS, resultBytes)).bytesPerRecord });
+        await store.close();
+        probes.forEach((p) => p.disconnect());
+        await cluster.stop();
+        continue;
+      }
+      const servers = await Promise.all(Array.from({ length: mode === '1 Redis' ? 1 : 3 }, () => startRedisServer()));
+      const store = new DedupStore(servers.map((s) => connectRedis(s.url)), { keys: keysFor('rs', 'q'), ...opts });
+      const probes = servers.map((s) => new Redis(s.url));
+      await new Promise((r) => setTimeout(r, 300));
+      rows.push({ mode, resultBytes, bytesPerRecord: (await measureRecordSize(store, probes, IDS, resultBytes)).bytesPerRecord });
+      await store.close();
+      probes.forEach((p) => p.disconnect());
+      await Promise.all(servers.map((s) => s.kill()));
+    }
+  }
+  mkdirSync(resultsDir, { recursive: true });
+  const file = `${resultsDir}/${new Date().toISOString().slice(0, 10)}-record-size.json`;
+  writeFileSync(file, `${JSON.stringify({ scenario: 'record-size', ids: IDS, date: new Date().toISOString(), rows }, null, 2)}\n`);
+  const table = rows.map((r) => `${r.mode.padEnd(28)} ${String(r.resultBytes).padStart(6)} ${r.bytesPerRecord.toFixed(1).padStart(10)}`);
+  return [`record-size: Redis used_memory growth per completion record, ${IDS} UUID ids`, `${'store'.padEnd(28)} ${'result'.padStart(6)} ${'bytes/rec'.padStart(10)}`, ...table, `wrote ${file}`].join('\n');
+}

@@ -1,0 +1,131 @@
+/**
+ * A throwaway Redis Cluster on loopback: 3 masters + 3 replicas, each a
+ * redis-server of its own (own port, pid file and directory, no persistence),
+ * created with `redis-cli --cluster create`. Never touches the machine's Redis.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
+
+const run = promisify(execFile);
+
+export interface ClusterNode {
+  port: number;
+  url: string;
+  process: ChildProcess;
+}
+
+export interface RedisClusterHarness {
+  nodes: ClusterNode[];
+  /** Seed URLs for --redis-cluster. */
+  urls: string[];
+  /** The nodes that are masters now, by asking the cluster. */
+  masters(): Promise<ClusterNode[]>;
+  /** SIGKILL one node. */
+  kill(node: ClusterNode): Promise<void>;
+  /** Until every live node says the cluster is ok (and, with `replicated`, every replica's link to its master is up). */
+  waitHealthy(timeoutMs?: number, replicated?: boolean): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+/** A random port in 20000-29999 whose cluster bus port (+10000) is free too. */
+async function clusterPort(taken: Set<number>): Promise<number> {
+  for (;;) {
+    const port = 20000 + Math.floor(Math.random() * 10000);
+    if (!taken.has(port) && (await portFree(port)) && (await portFree(port + 10000))) return port;
+  }
+}
+
+function client(port: number): Redis {
+  const r = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, enableOfflineQueue: true });
+  r.on('error', () => {});
+  return r;
+}
+
+async function ask<T>(port: number, fn: (r: Redis) => Promise<T>): Promise<T> {
+  const r = client(port);
+  try {
+    await r.connect();
+    return await fn(r);
+  } finally {
+    r.disconnect();
+  }
+}
+
+export async function startRedisCluster(opts: { nodeTimeoutMs?: number } = {}): Promise<RedisClusterHarness> {
+  const dir = mkdtempSync(join(tmpdir(), 'dedup-cluster-'));
+  const taken = new Set<number>();
+  const nodes: ClusterNode[] = [];
+  for (let i = 0; i < 6; i++) {
+    const port = await clusterPort(taken);
+    taken.add(port);
+    const nodeDir = join(dir, String(port));
+    mkdirSync(nodeDir);
+    const proc = spawn('redis-server', [
+      '--port', String(port), '--bind', '127.0.0.1', '--dir', nodeDir, '--pidfile', join(nodeDir, 'redis.pid'),
+      '--save', '', '--appendonly', 'no', '--logfile', join(nodeDir, 'redis.log'),
+      '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf',
+      '--cluster-node-timeout', String(opts.nodeTimeoutMs ?? 1500), '--cluster-replica-validity-factor', '0',
+    ], { stdio: 'ignore' });
+    nodes.push({ port, url: `redis://127.0.0.1:${port}`, process: proc });
+  }
+  const harness: RedisClusterHarness = {
+    nodes,
+    urls: nodes.map((n) => n.url),
+    async masters() {
+      const live = nodes.filter((n) => n.process.exitCode === null && n.process.signalCode === null);
+      const text = await ask(live[0]!.port, (r) => r.call('CLUSTER', 'NODES') as Promise<string>);
+      const ports = text.split('\n').filter((l) => /\bmaster\b/.test(l) && !/\bfail\b/.test(l)).map((l) => Number(/:(\d+)@/.exec(l)![1]));
+      return nodes.filter((n) => ports.includes(n.port));
+    },
+    async kill(node) {
+      if (node.process.exitCode !== null || node.process.signalCode !== null) return;
+      const exited = new Promise((r) => node.process.once('exit', r));
+      node.process.kill('SIGKILL');
+      await exited;
+    },
+    async waitHealthy(timeoutMs = 30_000, replicated = false) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const live = nodes.filter((n) => n.process.exitCode === null && n.process.signalCode === null);
+        const states = await Promise.all(live.map((n) => ask(n.port, (r) => r.call('CLUSTER', 'INFO') as Promise<string>).catch(() => '')));
+        const links = replicated ? await Promise.all(live.map((n) => ask(n.port, (r) => r.info('replication')).catch(() => ''))) : [];
+        const linked = links.every((l) => (l.includes('role:master') ? /connected_slaves:[1-9]/.test(l) : l.includes('master_link_status:up')));
+        if (linked && states.every((s) => s.includes('cluster_state:ok') && s.includes('cluster_slots_ok:16384'))) return;
+        if (Date.now() > deadline) throw new Error(`redis cluster not healthy after ${timeoutMs}ms`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    async stop() {
+      await Promise.all(nodes.map((n) => harness.kill(n)));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  try {
+    for (const n of nodes) {
+      const deadline = Date.now() + 10_000;
+      while (!(await ask(n.port, (r) => r.ping()).then(() => true, () => false))) {
+        if (Date.now() > deadline) throw new Error(`redis-server on ${n.port} did not start`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '1', '--cluster-yes']);
+    await harness.waitHealthy(30_000, true);
+  } catch (err) {
+    await harness.stop();
+    throw err;
+  }
+  return harness;
+}

@@ -1,0 +1,137 @@
+/**
+ * A delivery becomes either `{ id, body }` or the reason it cannot be processed.
+ * Pure: no I/O, so every malformed shape is tested without a broker.
+ */
+import { createHash } from 'node:crypto';
+import type { BadMessageReason } from '../common/errors.js';
+import type { IdSource } from '../common/options.js';
+
+/** What the handler receives. */
+export interface HandlerMessage {
+  id: string;
+  /** Parsed JSON, or the raw bytes when the content type is not JSON. */
+  body: unknown;
+  headers: Record<string, unknown>;
+  /** 1 on the first run of the handler for this id, counted across redeliveries and replicas. */
+  attempt: number;
+  redelivered: boolean;
+}
+
+export interface DeliveryLike {
+  content: Buffer;
+  properties: { messageId?: unknown; contentType?: unknown; headers?: Record<string, unknown> | undefined };
+}
+
+export interface ParseOptions {
+  idFrom: IdSource[];
+  idField: string;
+  maxBytes: number;
+}
+
+export type Parsed =
+  | { ok: true; id: string; body: unknown; headers: Record<string, unknown> }
+  | { ok: false; reason: BadMessageReason; detail: string };
+
+export const MAX_ID_BYTES = 512;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export function parseDelivery(msg: DeliveryLike, opts: ParseOptions): Parsed {
+  const { content, properties } = msg;
+  if (content.length > opts.maxBytes) {
+    return bad('TOO_LARGE', `body is ${content.length} bytes, over the limit of ${opts.maxBytes}`);
+  }
+  const headers = properties.headers ?? {};
+  if (typeof headers !== 'object' || Array.isArray(headers)) {
+    return bad('BAD_HEADER', 'headers are not a table');
+  }
+
+  const contentType = properties.contentType;
+  if (contentType !== undefined && typeof contentType !== 'string') {
+    return bad('BAD_HEADER', 'content-type is not a string');
+  }
+  const body = isJson(contentType) ? decodeJson(content) : { ok: true as const, value: content };
+  if (!body.ok) return body;
+
+  const id = findId(msg, body.value, headers, opts);
+  if (!id.ok) return id;
+  return { ok: true, id: id.value, body: body.value, headers };
+}
+
+function isJson(contentType: string | undefined): boolean {
+  return contentType === undefined || contentType === '' || /json/i.test(contentType);
+}
+
+function decodeJson(content: Buffer): { ok: true; value: unknown } | { ok: false; reason: BadMessageReason; detail: string } {
+  let text: string;
+  try {
+    text = utf8.decode(content);
+  } catch {
+    return bad('NOT_JSON', 'body is not valid UTF-8');
+  }
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch (err) {
+    // The classic mistake: a Python producer sending str(dict) instead of json.dumps(dict).
+    const hint = /^\s*\{\s*'/.test(text) ? ' (looks like a Python dict repr: publish json.dumps(body), not str(body))' : '';
+    return bad('NOT_JSON', `body is not valid JSON: ${(err as Error).message}${hint}`);
+  }
+}
+
+function findId(
+  msg: DeliveryLike,
+  body: unknown,
+  headers: Record<string, unknown>,
+  opts: ParseOptions,
+): { ok: true; value: string } | { ok: false; reason: BadMessageReason; detail: string } {
+  for (const source of opts.idFrom) {
+    let candidate: unknown;
+    let where: string;
+    switch (source.kind) {
+      case 'property':
+        candidate = msg.properties.messageId;
+        where = 'the message-id property';
+        break;
+      case 'header':
+        candidate = headers[source.name];
+        where = `header ${source.name}`;
+        break;
+      case 'body':
+        candidate = isObject(body) ? body[opts.idField] : undefined;
+        where = `body field ${opts.idField}`;
+        break;
+      case 'content':
+        return { ok: true, value: `sha256:${createHash('sha256').update(msg.content).digest('hex')}` };
+    }
+    if (candidate === undefined || candidate === null || candidate === '') continue;
+    if (typeof candidate === 'number' && Number.isSafeInteger(candidate)) candidate = String(candidate);
+    if (Buffer.isBuffer(candidate)) candidate = candidate.toString('utf8');
+    if (typeof candidate !== 'string') {
+      return bad('BAD_ID', `id in ${where} is a ${typeof candidate}, not a string`);
+    }
+    return checkId(candidate, where);
+  }
+  const tried = opts.idFrom.map((s) => (s.kind === 'header' ? `header:${s.name}` : s.kind)).join(', ');
+  const shape = opts.idFrom.some((s) => s.kind === 'body') && !isObject(body) ? `; the body is ${describeJson(body)}, not a JSON object` : '';
+  return bad('NO_ID', `no message id (tried ${tried}${shape})`);
+}
+
+function checkId(id: string, where: string): { ok: true; value: string } | { ok: false; reason: BadMessageReason; detail: string } {
+  if (Buffer.byteLength(id) > MAX_ID_BYTES) return bad('BAD_ID', `id in ${where} is over ${MAX_ID_BYTES} bytes`);
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(id)) return bad('BAD_ID', `id in ${where} contains control characters`);
+  return { ok: true, value: id };
+}
+
+function describeJson(v: unknown): string {
+  if (Buffer.isBuffer(v)) return 'raw bytes';
+  if (v === null) return 'null';
+  return Array.isArray(v) ? 'an array' : `a ${typeof v}`;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !Buffer.isBuffer(v);
+}
+
+function bad(reason: BadMessageReason, detail: string): { ok: false; reason: BadMessageReason; detail: string } {
+  return { ok: false, reason, detail };
+}

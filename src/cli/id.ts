@@ -1,0 +1,115 @@
+/**
+ * dedup-pool id show|forget ID --queue Q: what the dedup store knows about one id,
+ * and letting a completed id run again.
+ */
+import { openStore, type DedupStore, type IdState } from '../store/dedup-store.js';
+import { ConfigError, StoreUnavailableError } from '../common/errors.js';
+import { redactUrl } from '../common/logger.js';
+import { scopeOf } from '../store/keys.js';
+import { OPTION_SPECS, checkOption, type OptionSpec, type PoolOptions } from '../common/options.js';
+import { decodeRecord } from '../store/records.js';
+import { loadTls } from '../common/tls.js';
+import { optionFlag } from './pool-flags.js';
+import { CliFailure, EXIT, type Command } from './types.js';
+
+/** The options that say where an id's keys are. */
+const STORE_FLAGS = ['queue', 'redis', 'redis-cluster', 'prefix', 'dedup-scope', 'dedup-ttl', 'dedup-buckets', 'tls-ca', 'tls-cert', 'tls-key'];
+const STORE_SPECS = (OPTION_SPECS as readonly OptionSpec[]).filter((s) => STORE_FLAGS.includes(s.flag));
+
+/** An id as the store knows it, readable: what `id show --json` prints. */
+export interface IdReport {
+  id: string;
+  scope: string;
+  state: 'completed' | 'running' | 'unknown';
+  fingerprint?: string;
+  result?: unknown;
+  /** The record lives at most this long (a record hash expires with its time slot). */
+  windowLeftMs?: number;
+  lease?: { token: string; leftMs: number };
+  fencingToken?: number;
+}
+
+export async function showId(store: DedupStore, scope: string, id: string): Promise<IdReport> {
+  const s: IdState = await store.inspect(id);
+  const record = s.record === undefined ? undefined : decodeRecord(s.record);
+  return {
+    id,
+    scope,
+    state: record ? 'completed' : s.lease ? 'running' : 'unknown',
+    ...(record && { fingerprint: record.fingerprint, ...('result' in record && { result: record.result }) }),
+    ...(s.recordTtlMs !== undefined && { windowLeftMs: s.recordTtlMs }),
+    ...(s.lease && { lease: { token: s.lease.token, leftMs: s.lease.ttlMs } }),
+    ...(s.fence !== undefined && { fencingToken: s.fence }),
+  };
+}
+
+function ms(n: number): string {
+  if (n < 10_000) return `${n}ms`;
+  const s = Math.round(n / 1000);
+  return s < 3600 ? `${Math.floor(s / 60)}m${s % 60}s` : `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
+}
+
+function describe(r: IdReport): string {
+  const lines = [`id ${r.id} (scope ${r.scope}): ${r.state}`];
+  if (r.fingerprint) lines.push(`  body fingerprint  ${r.fingerprint}`, `  result            ${'result' in r ? JSON.stringify(r.result) : '(none kept)'}`);
+  if (r.windowLeftMs !== undefined) lines.push(`  window left       at most ${ms(r.windowLeftMs)}`);
+  if (r.lease) lines.push(`  lease             held by ${r.lease.token}, ${ms(r.lease.leftMs)} left`);
+  if (r.fencingToken !== undefined) lines.push(`  fencing token     ${r.fencingToken} (attempts so far)`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** The store options from flags, env and defaults, each checked like the pool checks it. */
+function storeOptions(flags: Record<string, string | true>, env: NodeJS.ProcessEnv): PoolOptions {
+  const out: Record<string, unknown> = {};
+  for (const s of STORE_SPECS) {
+    const given = flags[s.flag];
+    const value = checkOption(s, (typeof given === 'string' ? given : undefined) ?? env[s.env] ?? s.default);
+    if (value !== undefined) out[s.key] = value;
+  }
+  return { ...out, lockTtlMs: 30_000, redisWaitReplicas: 0 } as PoolOptions;
+}
+
+/** The clients connect in the background and fail fast until then: wait a little for them. */
+async function connected(store: DedupStore, opts: PoolOptions): Promise<void> {
+  for (const until = Date.now() + 5000; !(await store.healthy()); ) {
+    if (Date.now() > until) throw new StoreUnavailableError(`cannot reach Redis at ${(opts.redisCluster ?? opts.redisUrls).map(redactUrl).join(', ')}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export const id: Command = {
+  name: 'id',
+  summary: "show an id's completion record and lease, or forget it so it runs again",
+  usage: 'id show ID --queue Q [--json]\n  dedup-pool id forget ID --queue Q',
+  about: `show: the id's completion record (body fingerprint, result), time left in the dedup
+window, lease holder and fencing token. forget: remove its completion record so its
+next delivery runs the handler; refused while a replica holds its lease.
+Give the pool's own --queue, --prefix, --redis (or --redis-cluster) and --dedup-* values.
+
+Exit codes: 0 done; 1 forget refused (the id is running) or Redis unreachable; 2 bad usage.`,
+  flags: [...STORE_SPECS.map((s) => optionFlag(s)), { name: 'json', type: 'boolean', doc: 'show: print the report as one JSON object' }],
+  positionals: 2,
+  async run({ flags, positionals }, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+    const [action, target] = positionals;
+    if ((action !== 'show' && action !== 'forget') || target === undefined) {
+      throw new ConfigError('id', 'expected "id show ID" or "id forget ID" (dedup-pool id --help)');
+    }
+    const opts = storeOptions(flags, env);
+    const scope = scopeOf(opts);
+    const store = openStore(opts, loadTls(opts));
+    try {
+      await connected(store, opts);
+      if (action === 'show') {
+        const report = await showId(store, scope, target);
+        process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : describe(report));
+        return EXIT.OK;
+      }
+      const outcome = await store.forget(target);
+      if (outcome === 'leased') throw new CliFailure(`id ${target} (scope ${scope}) is running now: a replica holds its lease; try again when it is done`, EXIT.FAILED);
+      process.stdout.write(outcome === 'forgotten' ? `id ${target} (scope ${scope}) forgotten: its next delivery runs the handler\n` : `id ${target} (scope ${scope}) has no completion record: nothing to forget\n`);
+      return EXIT.OK;
+    } finally {
+      await store.close();
+    }
+  },
+};

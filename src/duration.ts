@@ -1,8 +1,0 @@
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** "500ms", "30s", "1.5m", "24h", "7d" or a bare number of milliseconds; undefined when it is none of those. */
-export function parseDuration(text: string): number | undefined {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(text);
-  if (!m) return undefined;
-  return Number(m[1]) * UNITS[m[2] ?? 'ms']!;
-}

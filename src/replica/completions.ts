@@ -1,0 +1,48 @@
+/**
+ * Step 4's store side (see pipeline.ts): the completion records of everything that
+ * finished in a turn go in one call, retried briefly while Redis is unreachable;
+ * a Redis-atomic item goes in a call of its own, with the effects its handler described.
+ */
+import { DedupPoolError, StoreUnavailableError } from '../common/errors.js';
+import { encodeRecord, type DedupStore } from '../store/dedup-store.js';
+import { checkEffects } from '../store/effects.js';
+import type { Item } from './item.js';
+
+/** Tries of a complete call that failed for want of Redis, before its messages are requeued. */
+const COMPLETE_TRIES = 3;
+
+/**
+ * Per item: true, recorded; false, not recorded because another lease was granted for
+ * the id since ours; an Error, not recorded: BAD_EFFECT (its effects cannot be applied)
+ * or Redis unreachable.
+ */
+export type Completion = boolean | Error;
+
+export async function completeItems(store: DedupStore, items: Item[], resultMaxBytes: number): Promise<Completion[]> {
+  const out: Completion[] = new Array<Completion>(items.length);
+  const record = (item: Item): string => encodeRecord(item.print, item.result!.resultJson, resultMaxBytes);
+  const plain: number[] = [];
+  const withEffects: Promise<void>[] = [];
+  items.forEach((item, i) => {
+    item.trace?.next('dedup complete');
+    const effects = item.result!.effects ? checkEffects(item.result!.effects) : [];
+    if (typeof effects === 'string') out[i] = new DedupPoolError('BAD_EFFECT', effects);
+    else if (effects.length === 0) plain.push(i);
+    else {
+      const done = store.completeWithEffects(item.lease, record(item), effects);
+      withEffects.push(done.then((r) => void (out[i] = r), (err: unknown) => void (out[i] = err instanceof Error ? err : new Error(String(err)))));
+    }
+  });
+  if (plain.length > 0) {
+    const records = plain.map((i) => ({ lease: items[i]!.lease, record: record(items[i]!) }));
+    let results: Completion[] = [];
+    for (let attempt = 1; attempt <= COMPLETE_TRIES; attempt++) {
+      results = await store.completeMany(records);
+      if (!results.some((r) => r instanceof StoreUnavailableError) || attempt === COMPLETE_TRIES) break;
+      await new Promise((r) => setTimeout(r, 100 * attempt));
+    }
+    plain.forEach((i, k) => (out[i] = results[k]!));
+  }
+  await Promise.all(withEffects);
+  return out;
+}

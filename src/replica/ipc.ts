@@ -1,0 +1,22 @@
+/** The typed messages between the supervisor and its replica processes (Node IPC). */
+import type { PoolOptions } from '../common/options.js';
+import type { ReplicaStats } from './stats.js';
+
+export type ToReplica =
+  /** First message: the replica's options. */
+  | { type: 'start'; options: PoolOptions }
+  /** Stop consuming, finish in-flight work, exit 0. */
+  | { type: 'drain' }
+  /** Already draining or not: abort running handlers now, requeue their messages, exit. */
+  | { type: 'stop-now' }
+  /** Replace the thread pool with one of this size. */
+  | { type: 'threads'; threads: number };
+
+export type FromReplica =
+  | { type: 'ready' }
+  | { type: 'stats'; stats: ReplicaStats; threads: number; consuming: boolean }
+  /** Start-up failed; the replica exits right after. */
+  | { type: 'fatal'; message: string };
+
+/** How often a replica reports its stats. */
+export const STATS_INTERVAL_MS = 250;

@@ -1,0 +1,414 @@
+/**
+ * The per-message protocol, run on batches: read this file top to bottom.
+ *
+ *   1. Identify   deliveries of one event-loop turn are parsed together; bad input is
+ *                 dead-lettered with its reason. A copy of an id this replica is already
+ *                 working on follows that run's outcome (no Redis call of its own).
+ *   2. Begin      one script call for the batch takes the lease of every new id, checks
+ *                 its completion record and counts its attempt, atomically per id.
+ *                 Complete: ack as a duplicate. Locked elsewhere: park, look again later.
+ *   3. Run        one message per thread's share of the batch; up to --concurrency
+ *                 handlers at once per thread. The lease clock renews every held lease
+ *                 (handler-runs.ts).
+ *   4. Complete   one script call writes the records (with the dedup-window TTL) of
+ *                 everything that finished in a turn and ends those leases
+ *                 (completions.ts); then ack, coalesced per channel (amqp/acks.ts).
+ *   5. Fail       per message: retry with backoff through `<queue>.retry`, or dead-letter
+ *                 after the last attempt. Requeues are exact.
+ *
+ * This file decides; settler.ts carries the decisions to the broker (ack, requeue,
+ * dead-letter and retry publishes). A message back after a failure or a crash
+ * (redelivered, or carrying an attempt header) runs alone in its replica: a poison
+ * message that kills its thread or process then takes no innocent neighbour down twice.
+ */
+import type { EventEmitter } from 'node:events';
+import type { QueueNames } from '../amqp/broker.js';
+import type { Delivery } from '../amqp/consumer.js';
+import { parseDelivery } from '../amqp/message.js';
+import { HEADERS } from '../amqp/republish.js';
+import { retryDelay } from '../common/backoff.js';
+import { formatDuration } from '../common/duration.js';
+import { DedupPoolError, HandlerError, errorMessage } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import type { PoolOptions } from '../common/options.js';
+import { tracerIfRegistered } from '../common/tracing.js';
+import { decodeRecord, fingerprint, type DedupStore, type ReleaseMode } from '../store/dedup-store.js';
+import type { Executor } from '../threads/executor.js';
+import type { LeaseBoard } from '../threads/lease-board.js';
+import type { TaskResult } from '../threads/worker-protocol.js';
+import { completeItems } from './completions.js';
+import { HandlerRuns } from './handler-runs.js';
+import { Item, NO_LEASE, type Outcome, type ReplicaEvents } from './item.js';
+import { MessageTrace } from './message-trace.js';
+import { Settler } from './settler.js';
+import { observe, type ReplicaStats } from './stats.js';
+import type { StoreGate } from './store-gate.js';
+
+/** How long a parked duplicate waits before it looks again (doubling up to the max). */
+const PARK_FIRST_MS = 25;
+const PARK_MAX_MS = 1000;
+/** Pause before a message is requeued because Redis could not be reached. */
+const STORE_RETRY_MS = 1000;
+
+export interface PipelineDeps {
+  opts: PoolOptions;
+  log: Logger;
+  stats: ReplicaStats;
+  store: DedupStore;
+  names: QueueNames;
+  board: LeaseBoard;
+  storeGate: StoreGate;
+  events: EventEmitter<ReplicaEvents>;
+  /** The executor new tasks go to (it changes when threads are resized). */
+  executor(): Executor;
+}
+
+export class Pipeline {
+  private readonly o: PoolOptions;
+  private readonly log: Logger;
+  private readonly stats: ReplicaStats;
+  private readonly store: DedupStore;
+  /** Deliveries of this turn, not yet admitted. */
+  private arrivals: Delivery[] = [];
+  private admitting = false;
+  /** Id -> the copy this replica is working on. */
+  private readonly working = new Map<string, Item>();
+  /** Batches (and lone suspects) waiting for their begin call, in arrival order. */
+  private readonly queue: { items: Item[]; alone: boolean }[] = [];
+  private beginCalls = 0;
+  /** The suspect running alone now: nothing else begins meanwhile. */
+  private alone: Item | undefined;
+  private finished: Item[] = [];
+  private completing = false;
+  private readonly parked = new Map<Item, NodeJS.Timeout>();
+  private stopping = false;
+  private readonly runs: HandlerRuns;
+  private readonly settler: Settler;
+  /** Looked up once: with no OpenTelemetry SDK registered, no per-message tracing code runs. */
+  private readonly tracer = tracerIfRegistered();
+
+  constructor(private readonly deps: PipelineDeps) {
+    this.o = deps.opts;
+    this.log = deps.log;
+    this.stats = deps.stats;
+    this.store = deps.store;
+    this.settler = new Settler({ queue: this.o.queue, names: deps.names, log: deps.log, stats: deps.stats, events: deps.events });
+    this.runs = new HandlerRuns({
+      ...deps,
+      stopping: () => this.stopping,
+      outcomes: {
+        finished: (item) => this.finished.push(item),
+        failed: (item, err) => void this.failed(item, err),
+        notStarted: (item, leaseExpired) =>
+          void (leaseExpired ? this.leaseLost(item, 'lease expired before the handler started') : this.releaseAndRequeue(item, 'uncount', 'draining')),
+        settled: () => this.afterResults(),
+      },
+    });
+  }
+
+  // ---- 1. identify ----------------------------------------------------------------
+
+  /** A delivery arrived: it is admitted with the others of this turn. */
+  deliver(d: Delivery): void {
+    this.stats.deliveries += 1;
+    this.stats.inFlight += 1;
+    this.arrivals.push(d);
+    if (this.arrivals.length >= this.o.batchSize) this.admitArrivals();
+    else if (!this.admitting) {
+      this.admitting = true;
+      queueMicrotask(() => this.admitArrivals());
+    }
+  }
+
+  private admitArrivals(): void {
+    this.admitting = false;
+    const arrivals = this.arrivals;
+    this.arrivals = [];
+    const batch: Item[] = [];
+    for (const d of arrivals) {
+      if (this.stopping) {
+        this.settler.settle(d, false);
+        continue;
+      }
+      const parsed = parseDelivery(d.msg, this.o);
+      if (!parsed.ok) {
+        void this.settler.deadLetterBad(d, parsed.reason, parsed.detail, this.tracer);
+        continue;
+      }
+      const suspect = d.msg.fields.redelivered || d.msg.properties.headers?.[HEADERS.attempt] !== undefined;
+      const item = new Item(d, parsed.id, parsed.body, parsed.headers, fingerprint(d.msg.content), suspect);
+      if (this.tracer) item.trace = new MessageTrace(this.tracer, this.o.queue, item.id, item.headers, d.msg.fields.redelivered);
+      if (this.follow(item)) continue;
+      if (suspect) this.queue.push({ items: [item], alone: true });
+      else batch.push(item);
+    }
+    if (batch.length > 0) this.queue.push({ items: batch, alone: false });
+    this.pump();
+  }
+
+  /** A copy of an id this replica is working on waits for that run; true if it does. */
+  private follow(item: Item): boolean {
+    const leader = this.working.get(item.id);
+    if (!leader) {
+      this.working.set(item.id, item);
+      return false;
+    }
+    (leader.followers ??= []).push(item);
+    item.trace?.endStep({ 'dedup.decision': 'follows-local-run' });
+    item.waited = true;
+    this.stats.parked += 1;
+    return true;
+  }
+
+  /** Start begin calls for what waits, in order; a lone suspect waits until nothing else runs. */
+  private pump(): void {
+    while (this.queue.length > 0 && !this.alone) {
+      const next = this.queue[0]!;
+      if (next.alone) {
+        if (this.runs.size > 0 || this.beginCalls > 0 || this.finished.length > 0) return;
+        this.alone = next.items[0];
+      }
+      this.queue.shift();
+      void this.begin(next.items);
+    }
+  }
+
+  // ---- 2. begin -------------------------------------------------------------------
+
+  private async begin(items: Item[]): Promise<void> {
+    this.beginCalls += 1;
+    const results = await this.store.beginMany(items.map((i) => i.id)).catch((err: unknown) => items.map(() => err as Error));
+    this.beginCalls -= 1;
+    this.stats.batches += 1;
+    const toRun: Item[] = [];
+    const unavailable: Item[] = [];
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
+      const r = results[i]!;
+      item.trace?.decided(r);
+      if (r instanceof Error) unavailable.push(item);
+      else if (r.state === 'done') void this.duplicate(item, item.waited ? 'in-flight' : 'done', r.record);
+      else if (r.state === 'locked') this.park(item, r.retryInMs);
+      else {
+        item.lease = r.lease;
+        // Attempts are counted by the lease grants in Redis, so a crash loop is bounded too.
+        if (r.lease.fence > this.o.maxAttempts) {
+          void this.deadLetter(item, 'MAX_ATTEMPTS', `${r.lease.fence - 1} attempts ended without completing`);
+        } else toRun.push(item);
+      }
+    }
+    if (unavailable.length > 0) this.storeUnavailable(unavailable, results.find((r) => r instanceof Error));
+    if (toRun.length > 0) this.run(toRun);
+    if (this.alone && items.includes(this.alone) && !this.alone.running) this.alone = undefined;
+    this.pump();
+  }
+
+  /** Held elsewhere: look again with backoff, until the holder completes or its lease runs out. */
+  private park(item: Item, retryInMs: number): void {
+    if (!item.waited) this.stats.parked += 1;
+    item.waited = true;
+    if (this.stopping) return this.requeue(item, 'draining while parked');
+    item.parkMs = Math.min(item.parkMs === 0 ? PARK_FIRST_MS : item.parkMs * 2, PARK_MAX_MS);
+    const wait = Math.min(item.parkMs, Math.max(retryInMs, PARK_FIRST_MS));
+    this.parked.set(
+      item,
+      setTimeout(() => {
+        this.parked.delete(item);
+        this.queue.push({ items: [item], alone: item.suspect });
+        this.pump();
+      }, wait),
+    );
+  }
+
+  // ---- 3. run ---------------------------------------------------------------------
+
+  /** Hand the leased items to the executor (handler-runs.ts); their results come back to onResults. */
+  private run(items: Item[]): void {
+    if (this.stopping) {
+      for (const item of items) void this.releaseAndRequeue(item, 'uncount', 'draining');
+      return;
+    }
+    // More leases than the board holds (deliveries of a dead channel still running): try later.
+    for (const item of this.runs.start(items)) void this.releaseAndRequeue(item, 'uncount', 'lease board full', STORE_RETRY_MS);
+  }
+
+  /** Results from an executor, in batches. */
+  readonly onResults = (results: TaskResult[]): void => this.runs.onResults(results);
+
+  /** After a batch of results: one complete call for what finished, and whatever waits may begin. */
+  private afterResults(): void {
+    if (this.finished.length > 0 && !this.completing) {
+      this.completing = true;
+      queueMicrotask(() => void this.completeFinished());
+    }
+    this.pump();
+  }
+
+  // ---- 4. complete ----------------------------------------------------------------
+
+  /** One complete call for everything that finished in this turn (completions.ts), then the acks. */
+  private async completeFinished(): Promise<void> {
+    this.completing = false;
+    const items = this.finished;
+    this.finished = [];
+    const results = await completeItems(this.store, items, this.o.resultMaxBytes).catch((err: unknown) => items.map(() => err as Error));
+    const unavailable: Item[] = [];
+    items.forEach((item, i) => {
+      const r = results[i]!;
+      if (typeof r === 'boolean') this.recorded(item, r);
+      else if (r instanceof DedupPoolError && r.code === 'BAD_EFFECT') void this.deadLetter(item, 'BAD_EFFECT', r.message);
+      else unavailable.push(item);
+    });
+    // The handlers ran but their completions could not be recorded: the redeliveries run them
+    // again (in inbox mode they find the inbox row instead).
+    if (unavailable.length > 0) this.storeUnavailable(unavailable, results.find((r) => r instanceof Error));
+    this.pump();
+  }
+
+  /** The complete call answered for this item: recorded, or another lease was granted since ours. */
+  private recorded(item: Item, written: boolean): void {
+    // The inbox row existed: this very body was committed before (a record of just the fingerprint says so).
+    if (item.result!.inboxDuplicate) return void this.duplicate(item, 'inbox', item.print);
+    if (!written) return void this.leaseLost(item, 'lease lost to another replica: completion not recorded');
+    this.done(item, true, 'completed');
+    observe(this.stats.handlerToAck, performance.now() - item.handlerEnded);
+    this.stats.completed += 1;
+    this.deps.events.emit('completed', item.id);
+  }
+
+  // ---- 5. fail --------------------------------------------------------------------
+
+  /** The handler failed: retry with backoff, or dead-letter after the last attempt. */
+  private async failed(item: Item, err: DedupPoolError): Promise<void> {
+    if (item.lost) return this.leaseLost(item, `lease lost while the handler ran: ${err.message}`);
+    if (this.stopping && item.abortedAt > 0 && !item.timedOut) return this.releaseAndRequeue(item, 'keep', 'draining');
+    const { lease } = item;
+    const stack = err instanceof HandlerError ? err.remoteStack : undefined;
+    if (lease.fence >= this.o.maxAttempts) return this.deadLetter(item, err.code, err.message, stack);
+    await this.store.release(lease).catch((releaseErr: unknown) => {
+      // Not fatal: the lease expires by itself; the retry waits at most that long.
+      this.log.warn({ msgId: item.id, err: errorMessage(releaseErr) }, 'could not release lease after a failure');
+    });
+    const delay = retryDelay(lease.fence, this.o.retryDelayMs, this.o.retryMaxDelayMs);
+    try {
+      await this.settler.retry(item.d, lease.fence, err.message, delay);
+    } catch (pubErr) {
+      this.log.warn({ msgId: item.id, err: errorMessage(pubErr) }, 'could not schedule a retry: message requeued');
+      return this.requeue(item, 'retry publish failed');
+    }
+    this.done(item, true, 'retried');
+    this.stats.retried += 1;
+    this.log.warn(
+      { msgId: item.id, attempt: lease.fence, maxAttempts: this.o.maxAttempts, retryInMs: delay, err: err.message, stack },
+      `handler failed (attempt ${lease.fence} of ${this.o.maxAttempts}): retry in ${formatDuration(delay)}`,
+    );
+    this.deps.events.emit('retried', item.id, lease.fence);
+  }
+
+  private leaseLost(item: Item, why: string): void {
+    // Someone else may hold the id now; the lease is not ours to release.
+    this.stats.leaseLost += 1;
+    this.log.warn({ msgId: item.id, fence: item.lease.fence }, `${why}: message requeued`);
+    this.requeue(item, 'lease lost');
+  }
+
+  // ---- outcomes -------------------------------------------------------------------
+
+  /** The id is complete. Same body: ack as a duplicate. Another body: a conflict, never silently dropped. */
+  private async duplicate(item: Item, reason: keyof ReplicaStats['duplicates'], record: string): Promise<void> {
+    const recorded = decodeRecord(record).fingerprint;
+    if (recorded !== item.print) {
+      if (this.o.onConflict === 'dead-letter') return this.deadLetter(item, 'ID_CONFLICT', `id ${item.id} was already completed with a different body`);
+      this.log.warn({ msgId: item.id }, 'id completed earlier with a different body: acked as a duplicate');
+    }
+    this.ackDuplicate(item, reason);
+  }
+
+  private ackDuplicate(item: Item, reason: keyof ReplicaStats['duplicates']): void {
+    item.trace?.duplicate(reason);
+    this.done(item, true, 'duplicate');
+    this.stats.duplicates[reason] += 1;
+    this.deps.events.emit('duplicate', item.id, reason);
+  }
+
+  /** Publish to `<queue>.dlq` with the reason, wait for the confirm, then ack; never drop. */
+  private async deadLetter(item: Item, reason: string, detail: string, stack?: string): Promise<void> {
+    const leased = item.lease !== NO_LEASE;
+    item.trace?.deadLettered(reason, detail);
+    const attempts = leased ? Math.min(item.lease.fence, this.o.maxAttempts) : undefined;
+    if (!(await this.settler.deadLetter(item.d, reason, detail, { id: item.id, attempts, stack }))) {
+      if (leased) return this.releaseAndRequeue(item, 'keep', 'dead-letter publish failed', STORE_RETRY_MS);
+      return this.requeue(item, 'dead-letter publish failed', STORE_RETRY_MS);
+    }
+    this.done(item, true, 'dead-lettered');
+    // A replay from the dead-letter queue starts again from attempt 1.
+    if (leased) await this.store.release(item.lease, 'reset').catch(() => {});
+  }
+
+  /** Redis is unreachable: give the messages back after a pause, and stop consuming until it returns. */
+  private storeUnavailable(items: Item[], err: unknown): void {
+    this.stats.storeErrors += 1;
+    this.log.error({ err: errorMessage(err), messages: items.length }, 'dedup store unavailable: messages requeued after a pause');
+    this.deps.storeGate.closeUntilBack();
+    for (const item of items) this.requeue(item, 'store unavailable', STORE_RETRY_MS);
+  }
+
+  private async releaseAndRequeue(item: Item, mode: ReleaseMode, why: string, delayMs = 0): Promise<void> {
+    await this.store.release(item.lease, mode).catch(() => {});
+    this.requeue(item, why, delayMs);
+  }
+
+  /** Give the message back to the broker (after `delayMs`, so nothing spins). */
+  private requeue(item: Item, why: string, delayMs = 0): void {
+    if (delayMs > 0 && !this.stopping) {
+      setTimeout(() => this.requeue(item, why), delayMs);
+      return;
+    }
+    this.log.debug({ msgId: item.id, why }, 'requeued');
+    this.done(item, false, 'requeued');
+  }
+
+  /** Settle an item's delivery; the copies that followed it take its outcome. */
+  private done(item: Item, ack: boolean, outcome: Outcome): void {
+    this.runs.drop(item);
+    item.trace?.end(outcome === 'completed' ? 'processed' : outcome);
+    const wasAlone = item === this.alone;
+    if (wasAlone) this.alone = undefined;
+    this.settler.settle(item.d, ack);
+    if (this.working.get(item.id) === item) this.working.delete(item.id);
+    const followers = item.followers;
+    item.followers = undefined;
+    for (const f of followers ?? []) {
+      if (outcome === 'requeued' || (outcome === 'retried' && f.suspect) || f.print !== item.print) {
+        // Not settled by this run: it goes through the protocol itself. A suspect after a
+        // retry may be that very retry, back before the run was settled (a short --retry-delay).
+        if (this.stopping) this.done(f, false, 'requeued');
+        else if (!this.follow(f)) this.queue.push({ items: [f], alone: f.suspect });
+      } else this.ackDuplicate(f, 'in-flight');
+    }
+    if (followers || wasAlone) this.pump();
+  }
+
+  // ---- draining -------------------------------------------------------------------
+
+  /** Start nothing new: waiting and parked messages go back to the broker at once. */
+  stopStarting(): void {
+    this.stopping = true;
+    this.deps.board.stopStarting();
+    for (const { items } of this.queue.splice(0)) for (const item of items) this.done(item, false, 'requeued');
+    for (const [item, timer] of this.parked) {
+      clearTimeout(timer);
+      this.done(item, false, 'requeued');
+    }
+    this.parked.clear();
+  }
+
+  /** Handlers still running after the drain timeout: their signals fire. */
+  abortAll(reason: Error): void {
+    this.runs.abortAll(reason);
+  }
+
+  close(): void {
+    this.runs.close();
+  }
+}

@@ -1,0 +1,387 @@
+/**
+ * The dedup store: per-id leases, fencing tokens and completion records, over one
+ * Redis, several independent masters (the Redlock algorithm), or a Redis Cluster.
+ *
+ * Every operation takes a batch of ids and costs one script call per instance
+ * (see src/store/lua): a replica pays one begin and one complete per batch of
+ * deliveries, and one extend per tick of its lease clock. With N instances an
+ * operation counts when a majority agrees; a completion record found on any
+ * instance counts. In a cluster each id lives on one master: a batch is split per
+ * node, the parts run in parallel, and each id's answer is its node's.
+ */
+import { randomBytes } from 'node:crypto';
+import { DedupPoolError, StoreUnavailableError, errorMessage } from '../common/errors.js';
+import { EFFECT_COMMANDS, type RedisEffect } from './effects.js';
+import { keysFor, scopeOf, type Keys } from './keys.js';
+import type { PoolOptions } from '../common/options.js';
+import { connectCluster, connectRedis, type Scripts, type ScriptedCluster, type ScriptedRedis } from './redis-clients.js';
+import type { TlsFiles } from '../common/tls.js';
+import { Topology, type Vote } from './topology.js';
+
+export { connectCluster, connectRedis, defineScripts, type ScriptedCluster, type ScriptedRedis } from './redis-clients.js';
+export { FINGERPRINT_CHARS, decodeRecord, encodeRecord, fingerprint } from './records.js';
+
+type Arg = string | number;
+
+export interface Lease {
+  id: string;
+  token: string;
+  /** Fencing token: grows with every grant for this id; also the attempt number. */
+  fence: number;
+  /** The grant counter each instance returned (null where that instance did not grant). */
+  fences: (number | null)[];
+  /** Local clock time after which the lease must be assumed lost. */
+  validUntil: number;
+}
+
+export type BeginResult =
+  | { state: 'done'; record: string }
+  | { state: 'acquired'; lease: Lease }
+  | { state: 'locked'; retryInMs: number };
+
+/**
+ * What ending a lease without a completion does to the id's attempt count:
+ * `keep` it (the handler ran), `reset` it (dead-lettered: a replay starts from 1),
+ * or `uncount` the grant (the handler never started).
+ */
+export type ReleaseMode = 'keep' | 'reset' | 'uncount';
+
+/** What the store knows about one id (`dedup-pool id show`). */
+export interface IdState {
+  /** The completion record, if the id completed inside the window. */
+  record?: string;
+  /** How long the record has left (for a hashed record: its slot's hash), ms. */
+  recordTtlMs?: number;
+  /** The lease token of the replica running it now, and how long that lease has left. */
+  lease?: { token: string; ttlMs: number };
+  /** The grant counter: the last fencing token, and the attempts counted so far. */
+  fence?: number;
+}
+
+export interface DedupStoreOptions {
+  keys: Keys;
+  lockTtlMs: number;
+  dedupTtlMs: number;
+  /** Redlock's allowance for clock drift between instances, as a fraction of the lease. */
+  driftFactor?: number;
+  /** Before a complete call returns, wait until this many replicas have its writes (WAIT). */
+  waitReplicas?: number;
+  /** Redis Cluster: how long a call is retried through redirections and failovers. */
+  clusterRetryMs?: number;
+}
+
+/** Slots per dedup window: a record lives at least the window, at most 1 + 1/SLOTS of it. */
+export const SLOTS_PER_WINDOW = 4;
+/** Longest a complete call waits for replicas (WAIT). */
+const WAIT_TIMEOUT_MS = 200;
+/** How long a node whose replicas fell short is not waited on. */
+const WAIT_BACKOFF_MS = 1000;
+
+export class DedupStore {
+  readonly quorum: number;
+  /** WAIT calls that returned before enough replicas had the writes. */
+  waitShortfalls = 0;
+  private readonly waitSkippedUntil = new Map<string, number>();
+  private readonly topology: Topology;
+  private readonly keys: Keys;
+  private readonly lockTtlMs: number;
+  private readonly dedupTtlMs: number;
+  private readonly driftFactor: number;
+  private readonly waitReplicas: number;
+  /** The arguments every script gets first (records.lib.lua). */
+  private readonly shared: Arg[];
+  /** Lease tokens: a random part per store, then a counter; unique without a syscall each. */
+  private readonly tokenPrefix = randomBytes(9).toString('base64url');
+  private tokens = 0;
+
+  constructor(clients: ScriptedRedis[] | ScriptedCluster, opts: DedupStoreOptions) {
+    this.topology = new Topology(clients, opts.keys, opts.clusterRetryMs ?? 15_000);
+    this.quorum = this.topology.quorum;
+    this.keys = opts.keys;
+    this.lockTtlMs = opts.lockTtlMs;
+    this.dedupTtlMs = opts.dedupTtlMs;
+    this.driftFactor = opts.driftFactor ?? 0.01;
+    this.waitReplicas = opts.waitReplicas ?? 0;
+    this.shared = [...opts.keys.prefixes, opts.dedupTtlMs, Math.ceil(opts.dedupTtlMs / SLOTS_PER_WINDOW)];
+  }
+
+  /** Client calls made (one per instance, or per node, per call): what the bench reports as round trips. */
+  get calls(): number {
+    return this.topology.calls;
+  }
+
+  /** One client per independent instance; in a cluster, the cluster client. */
+  get clients(): readonly (ScriptedRedis | ScriptedCluster)[] {
+    return this.topology.clients;
+  }
+
+  get mode(): 'single' | 'quorum' | 'cluster' {
+    return this.topology.mode;
+  }
+
+  /**
+   * For each id, at once: the completion check, and if not complete, a lease
+   * (which counts an attempt). One script call per instance (or node) for the whole
+   * batch. An Error in the result means that id could not be decided (no quorum).
+   */
+  async beginMany(ids: string[]): Promise<(BeginResult | Error)[]> {
+    const keys = ids.map((id) => this.keys.id(id));
+    const tokens = ids.map(() => `${this.tokenPrefix}.${(this.tokens++).toString(36)}`);
+    const started = Date.now();
+    const votes = await this.topology.run(keys, (c, route, idx) => {
+      const args: Arg[] = [...this.shared, this.lockTtlMs];
+      for (const j of idx) args.push(keys[j]!.tag, keys[j]!.part, keys[j]!.field, tokens[j]!);
+      return c.dedupBegin(route, ...args);
+    });
+    const validUntil = this.validFrom(started);
+    const results: (BeginResult | Error)[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      results.push(await this.decideBegin(ids[i]!, tokens[i]!, votes[i]!, validUntil, `begin ${ids.length} id(s)`));
+    }
+    return results;
+  }
+
+  /** One id's begin (a batch of one). */
+  async begin(id: string): Promise<BeginResult> {
+    return unwrap((await this.beginMany([id]))[0]!);
+  }
+
+  private async decideBegin(id: string, token: string, votes: Vote<[0, string] | [1, number] | [2, number]>[], validUntil: number, what: string): Promise<BeginResult | Error> {
+    // One instance, or one node: no votes to weigh (the common case, kept allocation-free).
+    if (votes.length === 1) {
+      const v = votes[0]!;
+      if (!v.ok) return this.topology.failure(votes, what)!;
+      const [state, value] = v.value;
+      if (state === 0) return { state: 'done', record: String(value) };
+      if (state === 1) return { state: 'acquired', lease: { id, token, fence: value, fences: [value], validUntil } };
+      return { state: 'locked', retryInMs: Math.max(0, value) };
+    }
+    const failure = this.topology.failure(votes, what);
+    const fences = votes.map((v) => (v.ok && v.value[0] === 1 ? v.value[1] : null));
+    const granted = fences.filter((f): f is number => f !== null);
+    const partial = { id, token, fence: 0, fences, validUntil: 0 };
+    const record = votes.find((v) => v.ok && v.value[0] === 0);
+    if (record?.ok) {
+      if (granted.length > 0) void this.release(partial, 'uncount').catch(() => {});
+      return { state: 'done', record: String(record.value[1]) };
+    }
+    if (granted.length >= this.quorum && validUntil > Date.now()) {
+      const lease = { id, token, fence: Math.max(...granted), fences, validUntil };
+      if (granted.some((f) => f !== lease.fence)) await this.raiseFences(lease);
+      return { state: 'acquired', lease };
+    }
+    if (granted.length > 0) await this.release(partial, 'uncount').catch(() => {});
+    if (failure) return failure;
+    const pttls = votes.flatMap((v) => (v.ok && v.value[0] === 2 ? [v.value[1]] : []));
+    return { state: 'locked', retryInMs: pttls.length > 0 ? Math.max(0, Math.min(...pttls)) : 0 };
+  }
+
+  /**
+   * Write each completion record (for the dedup window) and end its lease, in one
+   * script call per instance (or node). true: recorded; false: another lease was
+   * granted since ours, nothing written; an Error: no quorum answered.
+   */
+  async completeMany(items: { lease: Lease; record: string }[]): Promise<(boolean | Error)[]> {
+    const keys = items.map(({ lease }) => this.keys.id(lease.id));
+    const votes = await this.topology.run(keys, async (c, route, idx, i, node) => {
+      const args: Arg[] = [...this.shared];
+      for (const j of idx) {
+        const { lease, record } = items[j]!;
+        // An instance that did not grant a lease cannot vouch for it (-1 never matches).
+        args.push(keys[j]!.tag, keys[j]!.part, keys[j]!.field, lease.token, lease.fences[i] ?? -1, record);
+      }
+      if (this.waitReplicas === 0) return c.dedupComplete(route, ...args);
+      return this.completeAndWait(c, route, args, node);
+    });
+    return votes.map((v) => {
+      const written = v.filter((x) => x.ok && x.value === 1).length;
+      if (written >= this.quorum) return true;
+      return this.topology.failure(v, `complete ${items.length} id(s)`) ?? false;
+    });
+  }
+
+  /**
+   * The complete script, then WAIT on the same connection: the writes reached that
+   * many replicas before the acks go out (a promoted replica then has the records).
+   * Fewer within the timeout is counted, not failed: the records are on the master.
+   * Healthy replicas answer in a millisecond; the timeout is short because the
+   * connection carries the node's other calls meanwhile.
+   */
+  private async completeAndWait(c: Scripts & { pipeline(): unknown }, route: string, args: Arg[], node: string): Promise<(0 | 1)[]> {
+    // A node whose replicas did not answer lately (a promoted master has none yet) is not
+    // waited on for a while: each WAIT there would hold its connection for the timeout.
+    if ((this.waitSkippedUntil.get(node) ?? 0) > Date.now()) {
+      this.waitShortfalls += 1;
+      return c.dedupComplete(route, ...args);
+    }
+    const p = c.pipeline() as unknown as Scripts & { wait(n: number, ms: number): unknown; exec(): Promise<[Error | null, unknown][] | null> };
+    void p.dedupComplete(route, ...args);
+    p.wait(this.waitReplicas, WAIT_TIMEOUT_MS);
+    const replies = await p.exec();
+    const [script, wait] = replies ?? [];
+    if (!script || script[0]) throw script?.[0] ?? new Error('no reply to the complete script');
+    if (!wait || wait[0] || Number(wait[1]) < this.waitReplicas) {
+      this.waitShortfalls += 1;
+      this.waitSkippedUntil.set(node, Date.now() + WAIT_BACKOFF_MS);
+    }
+    return script[1] as (0 | 1)[];
+  }
+
+  /** One id's completion (a batch of one). */
+  async complete(lease: Lease, record: string): Promise<boolean> {
+    return unwrap((await this.completeMany([{ lease, record }]))[0]!);
+  }
+
+  /**
+   * Redis-atomic mode: apply the handler's effects, write the completion record and
+   * end the lease in one script, only while the lease is current. Needs a single
+   * Redis instance: effects cannot be applied exactly once across a quorum, and in a
+   * cluster their keys may live on other nodes than the id's.
+   */
+  async completeWithEffects(lease: Lease, record: string, effects: RedisEffect[]): Promise<boolean> {
+    const client = this.topology.single;
+    if (!client) {
+      throw new DedupPoolError('BAD_EFFECT', `Redis effects need a single --redis instance (this store is ${this.mode === 'cluster' ? 'a Redis Cluster' : 'a quorum of masters'}: effects cannot be applied exactly once there)`);
+    }
+    const k = this.keys.id(lease.id);
+    const keys = [this.keys.lock(lease.id), this.keys.fence(lease.id), ...effects.map((e) => e.key)];
+    const args = effects.flatMap((e) => [e.command, EFFECT_COMMANDS[e.command]!, e.args.length, ...e.args]);
+    this.topology.calls += 1;
+    try {
+      const ok = await client.dedupCompleteEffects(keys.length, ...keys, ...this.shared, k.tag, k.part, k.field, lease.token, lease.fences[0] ?? -1, record, effects.length, ...args);
+      return ok === 1;
+    } catch (err) {
+      if (/effect \d+:/.test(errorMessage(err))) throw new DedupPoolError('BAD_EFFECT', errorMessage(err));
+      throw new StoreUnavailableError(`complete ${lease.id} with effects: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+
+  /**
+   * Lengthen every given lease in one call per instance (or node). true: extended
+   * (its validUntil moves on); false: no longer held by a quorum (lost). Throws
+   * StoreUnavailableError when no quorum answered for some lease: nothing is known then.
+   */
+  async extendMany(leases: Lease[]): Promise<boolean[]> {
+    const started = Date.now();
+    const keys = leases.map((l) => this.keys.id(l.id));
+    const votes = await this.topology.run(keys, (c, route, idx) => {
+      const args: Arg[] = [...this.shared, this.lockTtlMs];
+      for (const j of idx) args.push(keys[j]!.tag, keys[j]!.part, leases[j]!.token);
+      return c.dedupExtend(route, ...args);
+    });
+    this.assertAnswered(votes, `extend ${leases.length} lease(s)`);
+    const validUntil = this.validFrom(started);
+    return leases.map((lease, j) => {
+      const ok = votes[j]!.filter((v) => v.ok && v.value === 1).length >= this.quorum;
+      if (ok) lease.validUntil = validUntil;
+      return ok;
+    });
+  }
+
+  /** Lengthen one lease; false when it is lost. */
+  async extend(lease: Lease): Promise<boolean> {
+    return (await this.extendMany([lease]))[0]!;
+  }
+
+  /** End leases without completing, in one call per instance or node (see ReleaseMode). */
+  async releaseMany(items: { lease: Lease; mode: ReleaseMode }[]): Promise<void> {
+    const keys = items.map(({ lease }) => this.keys.id(lease.id));
+    const votes = await this.topology.run(keys, (c, route, idx, i) => {
+      const args: Arg[] = [...this.shared];
+      for (const j of idx) args.push(keys[j]!.tag, keys[j]!.part, items[j]!.lease.token, items[j]!.mode, items[j]!.lease.fences[i] ?? -1);
+      return c.dedupRelease(route, ...args);
+    });
+    this.assertAnswered(votes, `release ${items.length} lease(s)`);
+  }
+
+  /** End one lease without completing. */
+  release(lease: Lease, mode: ReleaseMode = 'keep'): Promise<void> {
+    return this.releaseMany([{ lease, mode }]);
+  }
+
+  /** What the store knows about an id: its record, its lease, its attempts (every instance asked; the first record found wins). */
+  async inspect(id: string): Promise<IdState> {
+    const k = this.keys.id(id);
+    const [votes] = await this.topology.run([k], (c, route) => c.dedupInspect(route, ...this.shared, k.tag, k.part, k.field).then((r) => [r]));
+    this.assertAnswered([votes!], `inspect ${id}`);
+    const answers = votes!.flatMap((v) => (v.ok ? [v.value] : []));
+    const state: IdState = {};
+    const withRecord = answers.find((a) => a[0] !== null);
+    if (withRecord) Object.assign(state, { record: withRecord[0]!, ...(withRecord[1] >= 0 && { recordTtlMs: withRecord[1] }) });
+    const holder = answers.find((a) => a[2] !== null);
+    if (holder) state.lease = { token: holder[2]!, ttlMs: holder[3] };
+    const fences = answers.flatMap((a) => (a[4] === null ? [] : [Number(a[4])]));
+    if (fences.length > 0) state.fence = Math.max(...fences);
+    return state;
+  }
+
+  /**
+   * Remove an id's completion record (and attempt count) so its next delivery runs
+   * again. 'forgotten', 'absent' (no record was found), or 'leased': refused, a
+   * replica holds its lease now.
+   */
+  async forget(id: string): Promise<'forgotten' | 'absent' | 'leased'> {
+    const k = this.keys.id(id);
+    const [votes] = await this.topology.run([k], (c, route) => c.dedupForget(route, ...this.shared, k.tag, k.part, k.field).then((r) => [r]));
+    this.assertAnswered([votes!], `forget ${id}`);
+    const answers = votes!.flatMap((v) => (v.ok ? [v.value] : []));
+    if (answers.includes(-1)) return 'leased';
+    return answers.includes(1) ? 'forgotten' : 'absent';
+  }
+
+  /**
+   * Instances disagree on the counter (one restarted empty, or missed grants while
+   * down): lift the granting ones to the token so the next grant's token is higher.
+   */
+  private async raiseFences(lease: Lease): Promise<void> {
+    const key = this.keys.fence(lease.id);
+    await Promise.all(
+      lease.fences.map(async (f, i) => {
+        if (f === null || f === lease.fence) return;
+        this.topology.calls += 1;
+        await this.topology.clients[i]!.dedupRaise(key, lease.fence, this.dedupTtlMs);
+        lease.fences[i] = lease.fence;
+      }),
+    ).catch(() => {
+      // An instance that fails here is one the quorum can do without; its stale
+      // counter is lifted on a later grant.
+    });
+  }
+
+  /** A quorum of instances (or the cluster) is connected. */
+  async healthy(): Promise<boolean> {
+    return this.topology.healthy();
+  }
+
+  async close(): Promise<void> {
+    await this.topology.close();
+  }
+
+  /** Redlock: a lease is valid for its length minus the time taken to get it and the drift allowance. */
+  private validFrom(started: number): number {
+    return started + this.lockTtlMs - Math.round(this.lockTtlMs * this.driftFactor) - 2;
+  }
+
+  private assertAnswered(votes: Vote<unknown>[][], what: string): void {
+    for (const v of votes) {
+      const failure = this.topology.failure(v, what);
+      if (failure) throw failure;
+    }
+  }
+}
+
+/** The store a replica's options describe: one Redis, independent masters (--redis), or a cluster (--redis-cluster). */
+export function openStore(opts: PoolOptions, tls: TlsFiles = {}): DedupStore {
+  const cluster = opts.redisCluster !== undefined;
+  return new DedupStore(cluster ? connectCluster(opts.redisCluster!, tls) : opts.redisUrls.map((u) => connectRedis(u, tls)), {
+    keys: keysFor(opts.prefix, scopeOf(opts), { buckets: opts.dedupBuckets, legacy: !cluster }),
+    lockTtlMs: opts.lockTtlMs,
+    dedupTtlMs: opts.dedupTtlMs,
+    waitReplicas: opts.redisWaitReplicas,
+  });
+}
+
+function unwrap<T>(result: T | Error): T {
+  if (result instanceof Error) throw result;
+  return result;
+}

@@ -1,0 +1,109 @@
+/**
+ * Every Redis key dedup-pool touches is named here.
+ *
+ * Keys live under `<prefix>:<scope>:`, the scope being the dedup id space: the
+ * queue by default, or a name several queues share on purpose (--dedup-scope).
+ * An id's keys carry a hash tag `{bucket}` (the bucket comes from a digest of the
+ * id), so in a Redis Cluster its lease, counter and record hashes share one slot
+ * while ids spread over every master. Completion records live in small per-slot,
+ * per-bucket hashes (see src/store/lua/records.lib.lua), field = a 112-bit digest of the id.
+ *
+ *   <prefix>:<scope>:r:{<bucket>}:<time slot>   hash of completion records
+ *   <prefix>:<scope>:done:{<bucket>}:<id>       a record too long for that hash
+ *   <prefix>:<scope>:lock:{<bucket>}:<id>       lease (Redlock resource)
+ *   <prefix>:<scope>:fence:{<bucket>}:<id>      grant counter: fencing token and attempt count
+ *   <prefix>:done:<id>                          record of versions before scopes, still read
+ *
+ * Ids go into key names as they are when short and printable; otherwise (long ids,
+ * control characters) as a SHA-256, so a hostile id can never make a key huge or
+ * ambiguous.
+ */
+import { createHash, hash } from 'node:crypto';
+
+// A leading "#" marks the hashed form, so ids that start with it are hashed too.
+const SAFE_ID = /^(?!#)[\x21-\x7e]{1,128}$/;
+
+export function idKeyPart(id: string): string {
+  return SAFE_ID.test(id) ? id : `#${createHash('sha256').update(id).digest('base64url')}`;
+}
+
+/** The dedup id space of a consumer: its --dedup-scope, else its queue. */
+export function scopeOf(opts: { queue: string; dedupScope?: string | undefined }): string {
+  return opts.dedupScope ?? opts.queue;
+}
+
+/** Default number of record hashes per time slot (--dedup-buckets). */
+export const DEFAULT_BUCKETS = 1024;
+
+/** Where one id lives: its hash tag, its key part, and the digest that names its record. */
+export interface IdKey {
+  /** `{bucket}`: the Redis Cluster hash tag of every key of the id. */
+  tag: string;
+  part: string;
+  /** 112 bits of the id's SHA-256 (after the 32 that pick the bucket) as 16 7-bit characters: the record's field. */
+  field: string;
+}
+
+/**
+ * Bytes as characters of 7 bits each (14 bytes -> 16 characters): every character
+ * is one byte in UTF-8, so the field goes to Redis as a plain string (a Buffer
+ * argument costs the client several microseconds per call) and stays 16 bytes.
+ */
+function sevenBit(bytes: Buffer): string {
+  let out = '';
+  let acc = 0;
+  let bits = 0;
+  for (const b of bytes) {
+    acc = (acc << 8) | b;
+    bits += 8;
+    while (bits >= 7) {
+      bits -= 7;
+      out += String.fromCharCode((acc >> bits) & 0x7f);
+    }
+    acc &= (1 << bits) - 1;
+  }
+  return out;
+}
+
+export interface Keys {
+  readonly scope: string;
+  readonly buckets: number;
+  /** The key prefixes every script gets first (records.lib.lua), in order; legacy is "" when not read. */
+  readonly prefixes: readonly [rec: string, own: string, lock: string, fence: string, legacy: string];
+  id(id: string): IdKey;
+  lock(id: string): string;
+  fence(id: string): string;
+}
+
+export interface KeysOptions {
+  /** Record hashes per time slot; changing it moves every id to another hash (the window's records are no longer found). */
+  buckets?: number;
+  /** Read records of versions before scopes (`<prefix>:done:<id>`). Not in a Redis Cluster: they never existed there. */
+  legacy?: boolean;
+}
+
+export function keysFor(prefix: string, scope: string, { buckets = DEFAULT_BUCKETS, legacy = true }: KeysOptions = {}): Keys {
+  const base = `${prefix}:${scope}:`;
+  const prefixes = [`${base}r:`, `${base}done:`, `${base}lock:`, `${base}fence:`, legacy ? `${prefix}:done:` : ''] as const;
+  // Each id's key is asked for by begin, complete, extend and release: keep the recent ones.
+  const cache = new Map<string, IdKey>();
+  const id = (raw: string): IdKey => {
+    let k = cache.get(raw);
+    if (k) return k;
+    const digest = hash('sha256', raw, 'buffer');
+    k = { tag: `{${digest.readUInt32BE(0) % buckets}}`, part: idKeyPart(raw), field: sevenBit(digest.subarray(4, 18)) };
+    if (cache.size >= 8192) cache.clear();
+    cache.set(raw, k);
+    return k;
+  };
+  return {
+    scope,
+    buckets,
+    prefixes,
+    id,
+    lock: (raw) => keyOf(prefixes[2], id(raw)),
+    fence: (raw) => keyOf(prefixes[3], id(raw)),
+  };
+}
+
+const keyOf = (prefix: string, k: { tag: string; part: string }): string => `${prefix}${k.tag}:${k.part}`;

@@ -1,0 +1,28 @@
+-- complete: for each message id, write the completion record and end the lease in
+-- one step, only if no other grant happened since ours. Releasing here (before the
+-- ack) is safe: from then on every begin finds the record and acks its copy as a
+-- duplicate. A whole batch goes in one call; each id is independent.
+--
+-- KEYS[1]    routing only (see begin.lua)
+-- ARGV[1..7] shared arguments (records.lib.lua)
+-- ARGV[2+6i] hash tag of id i      ARGV[3+6i] key part     ARGV[4+6i] digest
+-- ARGV[5+6i] lease token           ARGV[6+6i] grant counter value of our lease on this instance
+-- ARGV[7+6i] completion record value
+-- returns, for each id i, in order: 1 recorded; 0 another lease was granted since ours (nothing written)
+local now = now_ms()
+local out = {}
+for i = 1, (#ARGV - 7) / 6 do
+  local tag, part, field, token, mine, record = ARGV[2 + 6 * i], ARGV[3 + 6 * i], ARGV[4 + 6 * i], ARGV[5 + 6 * i], ARGV[6 + 6 * i], ARGV[7 + 6 * i]
+  local lock, fence = lock_key(tag, part), fence_key(tag, part)
+  local holder = redis.call('GET', lock)
+  -- Our lease may have expired with nobody taking over: the unchanged grant counter
+  -- proves no one else ran the handler, so the record is still ours to write.
+  if holder == token or (not holder and redis.call('GET', fence) == mine) then
+    write_record(tag, part, field, record, now)
+    redis.call('DEL', lock, fence)
+    out[i] = 1
+  else
+    out[i] = 0
+  end
+end
+return out

@@ -1,0 +1,18 @@
+-- inspect: what the store knows about one id (dedup-pool id show).
+--
+-- KEYS[1]    routing only (see begin.lua)
+-- ARGV[1..7] shared arguments (records.lib.lua)
+-- ARGV[8]    hash tag of the id   ARGV[9] key part   ARGV[10] digest
+-- returns {record or false, ms the record has left or -1, lease holder's token or false,
+--          ms the lease has left or -1, grant counter or false}
+local tag, part, field = ARGV[8], ARGV[9], ARGV[10]
+local record, hash = find_record(tag, part, field, now_ms())
+local left = -1
+if record then
+  -- A hashed record goes with its slot's hash; one of its own (or an old one) with its key.
+  left = hash and redis.call('PTTL', hash) or redis.call('PTTL', C.own .. tag .. ':' .. part)
+  if left < 0 and C.legacy ~= '' then left = redis.call('PTTL', C.legacy .. part) end
+end
+local lock = lock_key(tag, part)
+local holder = redis.call('GET', lock)
+return {record or false, left, holder or false, holder and redis.call('PTTL', lock) or -1, redis.call('GET', fence_key(tag, part)) or false}

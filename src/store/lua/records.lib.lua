@@ -1,0 +1,56 @@
+-- records (prepended to every script that names an id's keys; see src/store/keys.ts):
+-- the shared arguments and the completion record layout.
+--
+-- Records of one time slot and one bucket of ids share a small hash (listpack
+-- encoded: about 35 bytes a record), field = 16-byte digest of the id, value = the
+-- record. The hash lives until its slot ends plus the dedup window, so a record
+-- lives at least the window and at most the window plus one slot. A record too long
+-- for a listpack entry gets a key of its own with the window as its TTL.
+--
+-- ARGV[1]   record hash prefix           (<prefix>:<scope>:r:)
+-- ARGV[2]   own-key record prefix        (<prefix>:<scope>:done:)
+-- ARGV[3]   lock key prefix              (<prefix>:<scope>:lock:)
+-- ARGV[4]   grant counter key prefix     (<prefix>:<scope>:fence:)
+-- ARGV[5]   record prefix of versions before scopes (<prefix>:done:), or "" for none
+-- ARGV[6]   dedup window, ms
+-- ARGV[7]   slot length, ms
+-- Each id then comes as its hash tag ({bucket}) and key part; keys are prefix .. tag .. ":" .. part.
+local C = {rec = ARGV[1], own = ARGV[2], lock = ARGV[3], fence = ARGV[4], legacy = ARGV[5],
+  window = tonumber(ARGV[6]), slot = tonumber(ARGV[7])}
+local LISTPACK_VALUE_MAX = 64
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function lock_key(tag, part) return C.lock .. tag .. ':' .. part end
+local function fence_key(tag, part) return C.fence .. tag .. ':' .. part end
+
+-- The id's record and, for a hashed one, its slot hash; nil when there is none.
+local function find_record(tag, part, field, now)
+  for k = math.floor(now / C.slot), math.floor((now - C.window) / C.slot), -1 do
+    local hash = C.rec .. tag .. ':' .. k
+    local r = redis.call('HGET', hash, field)
+    if r then return r, hash end
+  end
+  local own = redis.call('GET', C.own .. tag .. ':' .. part)
+  if own then return own, nil end
+  if C.legacy ~= '' then
+    -- pcall: under a scope named "done" a crafted id could name a key of another type.
+    local old = redis.pcall('GET', C.legacy .. part)
+    if type(old) == 'string' then return old, nil end
+  end
+  return nil, nil
+end
+
+local function write_record(tag, part, field, record, now)
+  if #record <= LISTPACK_VALUE_MAX then
+    local k = math.floor(now / C.slot)
+    local hash = C.rec .. tag .. ':' .. k
+    redis.call('HSET', hash, field, record)
+    redis.call('PEXPIREAT', hash, string.format('%d', (k + 1) * C.slot + C.window))
+  else
+    redis.call('SET', C.own .. tag .. ':' .. part, record, 'PX', C.window)
+  end
+end

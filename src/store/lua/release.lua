@@ -1,0 +1,29 @@
+-- release: end leases without completing (the handler failed, never started, or the
+-- replica drains). Many leases go in one call; each is independent.
+--
+-- KEYS[1]    routing only (see begin.lua)
+-- ARGV[1..7] shared arguments (records.lib.lua)
+-- ARGV[3+5i] hash tag of the id of lease i   ARGV[4+5i] its key part   ARGV[5+5i] token of lease i
+-- ARGV[6+5i] what happens to the attempt count:
+--            "keep"    the attempt counts (the handler ran)
+--            "reset"   cleared (the id was dead-lettered, so a replay starts again from attempt 1)
+--            "uncount" given back (the handler never started), if no grant came after ours
+-- ARGV[7+5i] grant counter value of our lease on this instance
+-- returns, for each lease i, in order: 1 released, 0 the lease was no longer ours
+local out = {}
+for i = 1, (#ARGV - 7) / 5 do
+  local tag, part, token, mode, mine = ARGV[3 + 5 * i], ARGV[4 + 5 * i], ARGV[5 + 5 * i], ARGV[6 + 5 * i], ARGV[7 + 5 * i]
+  local lock, fence = lock_key(tag, part), fence_key(tag, part)
+  if redis.call('GET', lock) == token then
+    redis.call('DEL', lock)
+    if mode == 'reset' then
+      redis.call('DEL', fence)
+    elseif mode == 'uncount' and redis.call('GET', fence) == mine then
+      redis.call('DECR', fence)
+    end
+    out[i] = 1
+  else
+    out[i] = 0
+  end
+end
+return out

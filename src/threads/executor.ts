@@ -1,0 +1,201 @@
+/**
+ * Where handler tasks run: a piscina pool of worker threads, or (`--threads 0`)
+ * the replica's main thread. The pipeline sees one interface either way: submit
+ * a batch, get results back in batches, abort a task, terminate a stuck thread.
+ */
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { BroadcastChannel, threadId } from 'node:worker_threads';
+import pg from 'pg';
+import { Piscina } from 'piscina';
+import { ConfigError, errorMessage } from '../common/errors.js';
+import { BoardView, LeaseBoard } from './lease-board.js';
+import type { Logger } from '../common/logger.js';
+import { builtFile } from '../common/paths.js';
+import { TaskRunner } from './task-runner.js';
+import type { AbortRequest, ProbeResult, ResultsMessage, Task, TaskResult, WorkerData, WorkerTask } from './worker-protocol.js';
+
+export interface ExecutorOptions {
+  handlerPath: string;
+  /** Worker threads; 0 runs handlers on the main thread. */
+  threads: number;
+  /** Handler calls at once per thread. */
+  concurrency: number;
+  logLevel: string;
+  logFormat?: 'json' | 'pretty';
+  /** Heap limit per thread in MB; 0 for Node's default. */
+  heapMb?: number;
+  board: LeaseBoard;
+  /** Postgres inbox mode. */
+  inbox?: { url: string; queue: string; dedupTtlMs: number };
+  /** Receives results in batches, including those of tasks whose thread died. */
+  onResults(results: TaskResult[]): void;
+}
+
+export interface Executor {
+  readonly threads: number;
+  /** Load the handler once, so a broken handler stops start-up instead of failing every message. */
+  probe(): Promise<void>;
+  submit(tasks: Task[]): void;
+  /** Fire the task's `ctx.signal`. */
+  abort(taskId: number, reason: string): void;
+  /** Terminate the thread running the task in `slot` (its handler ignored its abort); false if it cannot be done. */
+  terminate(slot: number): boolean;
+  close(opts?: { force?: boolean }): Promise<void>;
+}
+
+export function createExecutor(opts: ExecutorOptions, log: Logger): Executor {
+  return opts.threads === 0 ? new InlineExecutor(opts, log) : new ThreadExecutor(opts);
+}
+
+/**
+ * Load the handler once on a throwaway thread, so a missing or broken handler
+ * stops start-up with its reason before any replica starts (not a crash loop).
+ */
+export async function checkHandler(handlerPath: string, logLevel: string): Promise<void> {
+  const executor = new ThreadExecutor({ handlerPath, threads: 1, concurrency: 1, logLevel, board: new LeaseBoard(1), onResults: () => {} });
+  try {
+    await executor.probe();
+  } finally {
+    await executor.close();
+  }
+}
+
+/** Results for the tasks of a batch whose thread died: started ones were charged an attempt. */
+function died(tasks: Task[], board: LeaseBoard, err: unknown): TaskResult[] {
+  const why = `worker thread died: ${errorMessage(err)}`;
+  return tasks.map((t) => ({ taskId: t.taskId, ok: false, died: why, started: board.startedAt(t.slot) > 0 }));
+}
+
+function probeFailed(path: string, message: string): ConfigError {
+  return new ConfigError('handler', `--handler ${path} cannot be loaded: ${message}`);
+}
+
+class ThreadExecutor implements Executor {
+  private readonly piscina: Piscina<WorkerTask, ProbeResult | void>;
+  private readonly aborts: BroadcastChannel;
+
+  constructor(private readonly opts: ExecutorOptions) {
+    const file = builtFile('workers/handler-worker.js');
+    if (!existsSync(file)) throw new Error(`worker file ${file} is missing: run "npm run build"`);
+    const abortChannel = `dedup-pool:abort:${randomUUID()}`;
+    const workerData: WorkerData = {
+      handlerPath: opts.handlerPath,
+      concurrency: opts.concurrency,
+      abortChannel,
+      logLevel: opts.logLevel,
+      logFormat: opts.logFormat ?? 'json',
+      leaseBoard: opts.board.buffer,
+      ...(opts.inbox && { inbox: { ...opts.inbox, poolSize: opts.concurrency } }),
+    };
+    this.aborts = new BroadcastChannel(abortChannel);
+    this.aborts.unref();
+    this.piscina = new Piscina({
+      filename: file,
+      minThreads: opts.threads,
+      maxThreads: opts.threads,
+      // Batches queue inside the worker, which runs `concurrency` handlers at once across them.
+      concurrentTasksPerWorker: 64,
+      idleTimeout: Number.MAX_SAFE_INTEGER,
+      // Let the worker's event loop run between tasks (result posts, abort messages).
+      atomics: 'async',
+      workerData,
+      ...(opts.heapMb ? { resourceLimits: { maxOldGenerationSizeMb: opts.heapMb } } : {}),
+    });
+    this.piscina.on('message', (msg: ResultsMessage) => {
+      if (msg?.dedupResults) opts.onResults(msg.dedupResults);
+    });
+    // A thread that dies with no batch on it: piscina replaces it; nothing is lost.
+    this.piscina.on('error', () => {});
+  }
+
+  get threads(): number {
+    return this.opts.threads;
+  }
+
+  async probe(): Promise<void> {
+    const res = await this.piscina.run({ kind: 'probe' });
+    if (res && !res.ok) throw probeFailed(this.opts.handlerPath, res.error.message);
+  }
+
+  /** One piscina task per thread's share of the batch. */
+  submit(tasks: Task[]): void {
+    const shares = Math.min(this.opts.threads, tasks.length);
+    const size = Math.ceil(tasks.length / shares);
+    for (let i = 0; i < tasks.length; i += size) {
+      const share = tasks.slice(i, i + size);
+      this.piscina.run({ kind: 'batch', tasks: share }).catch((err: unknown) => this.opts.onResults(died(share, this.opts.board, err)));
+    }
+  }
+
+  abort(taskId: number, reason: string): void {
+    this.aborts.postMessage({ taskId, reason } satisfies AbortRequest);
+  }
+
+  terminate(slot: number): boolean {
+    const id = this.opts.board.threadOf(slot);
+    const worker = id === 0 ? undefined : this.piscina.threads.find((w) => w.threadId === id);
+    if (!worker) return false;
+    void worker.terminate();
+    return true;
+  }
+
+  async close({ force = true } = {}): Promise<void> {
+    await this.piscina.close({ force });
+    this.aborts.close();
+  }
+}
+
+/**
+ * `--threads 0`: handlers run on the main thread, beside the AMQP and Redis I/O.
+ * No thread hop, so I/O-bound handlers are cheapest here; a CPU-bound one delays
+ * lease renewal and acks, and a handler that ignores its abort cannot be stopped.
+ */
+class InlineExecutor implements Executor {
+  private readonly runner: TaskRunner;
+  private readonly inbox?: pg.Pool;
+  private readonly running = new Set<Promise<void>>();
+
+  constructor(
+    private readonly opts: ExecutorOptions,
+    log: Logger,
+  ) {
+    this.inbox = opts.inbox ? new pg.Pool({ connectionString: opts.inbox.url, max: opts.concurrency }) : undefined;
+    this.inbox?.on('error', () => {});
+    this.runner = new TaskRunner({
+      handlerPath: opts.handlerPath,
+      concurrency: opts.concurrency,
+      board: new BoardView(opts.board.buffer, threadId),
+      log,
+      ...(this.inbox && opts.inbox && { inbox: { pool: this.inbox, queue: opts.inbox.queue, dedupTtlMs: opts.inbox.dedupTtlMs } }),
+      post: opts.onResults,
+    });
+  }
+
+  readonly threads = 0;
+
+  async probe(): Promise<void> {
+    await this.runner.load().catch((err: unknown) => {
+      throw probeFailed(this.opts.handlerPath, errorMessage(err));
+    });
+  }
+
+  submit(tasks: Task[]): void {
+    const run = this.runner.run(tasks).catch((err: unknown) => this.opts.onResults(died(tasks, this.opts.board, err)));
+    this.running.add(run);
+    void run.finally(() => this.running.delete(run));
+  }
+
+  abort(taskId: number, reason: string): void {
+    this.runner.abort(taskId, reason);
+  }
+
+  terminate(): boolean {
+    return false;
+  }
+
+  async close({ force = true } = {}): Promise<void> {
+    if (!force) await Promise.allSettled([...this.running]);
+    await this.inbox?.end().catch(() => {});
+  }
+}

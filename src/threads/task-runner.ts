@@ -1,0 +1,186 @@
+/**
+ * Runs handler tasks where the handler lives: on a worker thread (workers/
+ * handler-worker.ts) or, with `--threads 0`, on the replica's main thread.
+ *
+ * Up to `concurrency` handler calls run at once; the rest wait here, not in
+ * Redis (their leases are held and renewed by the main thread meanwhile). Right
+ * before a call the task's LeaseBoard slot is checked and marked started.
+ * Results are gathered and handed over once per turn of the event loop.
+ */
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { effectRecorder } from '../store/effects.js';
+import { importHandler } from './handler-module.js';
+import { inTransaction } from '../store/inbox.js';
+import type { BoardView } from './lease-board.js';
+import { withTraceparent } from '../common/tracing.js';
+import type { HandlerMessage } from '../amqp/message.js';
+import type { ErrorInfo, Task, TaskResult } from './worker-protocol.js';
+
+export interface HandlerContext {
+  /** Grows with every lease granted for this id: pass it to sinks that reject stale writers. */
+  readonly fencingToken: number;
+  /** Aborted when the lease is lost, the handler times out, or the replica drains. */
+  readonly signal: AbortSignal;
+  readonly log: Logger;
+  /**
+   * Redis-atomic mode: describe a Redis write instead of doing it; it is applied with
+   * the completion record, in one script, only while this lease is current.
+   */
+  redis(command: string, key: string, ...args: (string | number)[]): void;
+  /** Postgres inbox mode (--inbox): a client inside the transaction that also records the message id. */
+  readonly db?: pg.PoolClient;
+}
+
+export type Handler = (message: HandlerMessage, ctx: HandlerContext) => unknown;
+
+export interface TaskRunnerOptions {
+  handlerPath: string;
+  concurrency: number;
+  board: BoardView;
+  log: Logger;
+  /** Postgres inbox mode: the pool and what goes into each inbox row. */
+  inbox?: { pool: pg.Pool; queue: string; dedupTtlMs: number };
+  /** Receives the results of one turn. */
+  post(results: TaskResult[]): void;
+}
+
+/** A running call's abort state; its AbortController is made only if the handler reads `ctx.signal`. */
+interface Running {
+  controller?: AbortController;
+  reason?: Error;
+}
+
+export class TaskRunner {
+  private handler?: Promise<Handler>;
+  private readonly waiting: { task: Task; done: () => void }[] = [];
+  private readonly running = new Map<number, Running>();
+  private results: TaskResult[] = [];
+  private posting = false;
+
+  constructor(private readonly opts: TaskRunnerOptions) {}
+
+  /** Import the handler (once); rejects with a message naming the file when it cannot be used. */
+  load(): Promise<Handler> {
+    this.handler ??= importHandler<Handler>(this.opts.handlerPath);
+    return this.handler;
+  }
+
+  /** Queue a batch; resolves when every task in it has a result. */
+  async run(tasks: Task[]): Promise<void> {
+    await this.load();
+    await new Promise<void>((resolve) => {
+      let left = tasks.length;
+      const done = (): void => {
+        if (--left === 0) resolve();
+      };
+      for (const task of tasks) this.waiting.push({ task, done });
+      if (left === 0) resolve();
+      this.pump();
+    });
+  }
+
+  /** Fire the task's `ctx.signal` (now, or when it is first read). */
+  abort(taskId: number, reason: string): void {
+    const r = this.running.get(taskId);
+    if (!r || r.reason) return;
+    r.reason = new Error(reason);
+    r.controller?.abort(r.reason);
+  }
+
+  private pump(): void {
+    while (this.running.size < this.opts.concurrency && this.waiting.length > 0) {
+      const { task, done } = this.waiting.shift()!;
+      // Marked running before the call, so the loop counts it at once.
+      this.running.set(task.taskId, {});
+      void this.call(task).then((result) => {
+        this.running.delete(task.taskId);
+        this.post(result);
+        done();
+        this.pump();
+      });
+    }
+  }
+
+  private call(task: Task): Promise<TaskResult> {
+    // Traced: the handler runs inside its span's context, so its own spans join the message's trace.
+    return task.traceparent === undefined ? this.invoke(task) : withTraceparent(task.traceparent, () => this.invoke(task));
+  }
+
+  private async invoke(task: Task): Promise<TaskResult> {
+    const { taskId } = task;
+    const notStarted = this.opts.board.start(task.slot);
+    if (notStarted) return { taskId, ok: false, notStarted };
+    const running = this.running.get(taskId)!;
+    const fn = await this.handler!;
+    const recorder = effectRecorder();
+    try {
+      let result: unknown;
+      if (this.opts.inbox) {
+        const { pool, queue, dedupTtlMs } = this.opts.inbox;
+        const entry = { queue, id: task.message.id, fence: task.fencingToken, dedupTtlMs };
+        const outcome = await inTransaction(pool, entry, (db) => Promise.resolve(fn(task.message, this.context(task, running, recorder.redis, db))));
+        if (outcome.duplicate) return { taskId, ok: true, inboxDuplicate: true };
+        result = outcome.value;
+      } else {
+        result = await fn(task.message, this.context(task, running, recorder.redis));
+      }
+      const resultJson = result === undefined ? undefined : safeJson(result);
+      return {
+        taskId,
+        ok: true,
+        ...(resultJson !== undefined && { resultJson }),
+        ...(recorder.effects.length > 0 && { effects: recorder.effects }),
+      };
+    } catch (err) {
+      return { taskId, ok: false, error: describeError(err) };
+    }
+  }
+
+  private context(task: Task, running: Running, redis: HandlerContext['redis'], db?: pg.PoolClient): HandlerContext {
+    const { log } = this.opts;
+    let childLog: Logger | undefined;
+    return {
+      fencingToken: task.fencingToken,
+      // Made on first use: most handlers never look at their signal or log.
+      get signal() {
+        if (!running.controller) {
+          running.controller = new AbortController();
+          if (running.reason) running.controller.abort(running.reason);
+        }
+        return running.controller.signal;
+      },
+      get log() {
+        return (childLog ??= log.child({ msgId: task.message.id, attempt: task.message.attempt }));
+      },
+      redis,
+      ...(db && { db }),
+    };
+  }
+
+  private post(result: TaskResult): void {
+    this.results.push(result);
+    if (this.posting) return;
+    this.posting = true;
+    setImmediate(() => {
+      this.posting = false;
+      const results = this.results;
+      this.results = [];
+      this.opts.post(results);
+    });
+  }
+}
+
+/** An error as data that crosses to the main thread (a handler's failure is a result, not a crash). */
+export function describeError(err: unknown): ErrorInfo {
+  if (err instanceof Error) return { name: err.name, message: err.message, ...(err.stack !== undefined && { stack: err.stack }) };
+  return { name: 'Error', message: String(err) };
+}
+
+function safeJson(value: unknown): string | undefined {
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return undefined;
+  }
+}

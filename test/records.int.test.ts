@@ -1,0 +1,71 @@
+/** Compact completion records: their memory, the exact dedup window, and records too long for a hash entry. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { DedupStore, connectRedis, encodeRecord, fingerprint, keysFor } from '../src/index.js';
+import { measureRecordSize } from '../bench/lib/record-size.js';
+import { startRedisServer, type RedisServer } from './helpers/redis-servers.js';
+import { waitFor } from './helpers/services.js';
+
+describe('compact completion records', () => {
+  let server: RedisServer;
+  let probe: Redis;
+  const stores: DedupStore[] = [];
+  beforeAll(async () => {
+    // A server of its own: used_memory must move only with these records.
+    server = await startRedisServer();
+    probe = new Redis(server.url);
+  });
+  afterAll(async () => {
+    await Promise.all(stores.map((s) => s.close()));
+    probe.disconnect();
+    await server.kill();
+  });
+  const storeWith = async (scope: string, dedupTtlMs: number): Promise<DedupStore> => {
+    const store = new DedupStore([connectRedis(server.url)], { keys: keysFor('rec', scope), lockTtlMs: 5000, dedupTtlMs });
+    stores.push(store);
+    await waitFor(() => store.healthy(), 5000, 'redis');
+    return store;
+  };
+  const completeOne = async (store: DedupStore, id: string, result?: string): Promise<void> => {
+    const b = await store.begin(id);
+    if (b.state !== 'acquired') throw new Error(`expected a lease, got ${b.state}`);
+    expect(await store.complete(b.lease, encodeRecord(fingerprint(Buffer.from(id)), result, 1024))).toBe(true);
+  };
+
+  it('cost at most 64 bytes of Redis memory each (20,000 UUID ids, no result)', async () => {
+    const store = await storeWith('size', 24 * 3600_000);
+    const size = await measureRecordSize(store, [probe], 20_000, 0);
+    expect(size.bytesPerRecord).toBeLessThanOrEqual(64);
+    // One small hash per bucket, not a key per id.
+    expect(size.keys).toBeLessThanOrEqual(1024);
+  });
+
+  it('a record longer than a hash entry takes a key of its own and is still found', async () => {
+    const store = await storeWith('big', 60_000);
+    const result = JSON.stringify({ text: 'x'.repeat(200) });
+    await completeOne(store, 'big-1', result);
+    const state = await store.inspect('big-1');
+    expect(state.record).toBe(`${fingerprint(Buffer.from('big-1'))}:${result}`);
+    expect(state.recordTtlMs).toBeGreaterThan(50_000);
+    expect(state.recordTtlMs).toBeLessThanOrEqual(60_000);
+    expect(await store.begin('big-1')).toMatchObject({ state: 'done' });
+    const own = await probe.keys('rec:big:done:*');
+    expect(own).toHaveLength(1);
+    expect(await probe.keys('rec:big:r:*')).toEqual([]);
+  });
+
+  it('the window: a record is found for at least --dedup-ttl and gone by --dedup-ttl plus a quarter', async () => {
+    const ttl = 2000;
+    const store = await storeWith('window', ttl);
+    const started = Date.now();
+    await completeOne(store, 'w-1');
+    const left = (await store.inspect('w-1')).recordTtlMs!;
+    expect(left).toBeGreaterThan(ttl - 200);
+    expect(left).toBeLessThanOrEqual(ttl * 1.25);
+    await new Promise((r) => setTimeout(r, Math.max(0, started + ttl - 150 - Date.now())));
+    expect((await store.begin('w-1')).state).toBe('done');
+    await new Promise((r) => setTimeout(r, Math.max(0, started + ttl * 1.25 + 100 - Date.now())));
+    expect((await store.inspect('w-1')).record).toBeUndefined();
+    expect((await store.begin('w-1')).state).toBe('acquired');
+  });
+});
