@@ -5,7 +5,7 @@ import { assertTopology, queueNames } from '../src/amqp/broker.js';
 import { describeDeadLetter, listDeadLetters, replayProps } from '../src/amqp/dead-letters.js';
 import { spawnCli } from './helpers/processes.js';
 import { inProcessPool } from './helpers/in-process.js';
-import { body, drain, publishRaw, queueDepth, waitFor } from './helpers/services.js';
+import { body, drain, publishRaw, queueDepth, readJsonLines, waitFor } from './helpers/services.js';
 
 const FIXABLE = new URL('./fixtures/fixable-handler.mjs', import.meta.url).pathname;
 const BIN = new URL('../bin/dedup-pool.js', import.meta.url).pathname;
@@ -28,7 +28,7 @@ async function cli(...args: string[]): Promise<{ code: number | null; out: strin
 }
 
 interface Run { id: string; attempt: number; ok: boolean }
-const runs = (ledger: string): Run[] => readFileSync(ledger, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Run);
+const runs = (ledger: string): Run[] => readJsonLines<Run>(ledger);
 
 describe('dlq tools', () => {
   const pool = inProcessPool();

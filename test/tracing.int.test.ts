@@ -2,7 +2,6 @@
  * Traces with the OpenTelemetry SDK's in-memory exporter: one trace from publish
  * to the handler on its worker thread, with the dedup outcome as attributes.
  */
-import { readFileSync } from 'node:fs';
 import { context, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
@@ -10,18 +9,12 @@ import { describe, expect, it } from 'vitest';
 import { Producer } from '../src/amqp/producer.js';
 import { contextFromTraceparent, formatTraceparent, tracerIfRegistered } from '../src/common/tracing.js';
 import { inProcessPool } from './helpers/in-process.js';
-import { AMQP_URL, publishRaw, waitFor } from './helpers/services.js';
+import { AMQP_URL, publishRaw, readJsonLines, waitFor } from './helpers/services.js';
 
 const TRACED = new URL('./fixtures/traced-handler.mjs', import.meta.url).pathname;
 
 interface WorkerSpan { name: string; id: string; traceId: string; spanId: string; parentSpanId: string | null }
-const workerSpans = (path: string): WorkerSpan[] => {
-  try {
-    return readFileSync(path, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as WorkerSpan);
-  } catch {
-    return [];
-  }
-};
+const workerSpans = (path: string): WorkerSpan[] => readJsonLines<WorkerSpan>(path);
 
 describe('traces', () => {
   const pool = inProcessPool();

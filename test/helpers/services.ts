@@ -73,12 +73,23 @@ export interface LedgerLine {
   t: number;
 }
 
-export function readLedger(path: string): LedgerLine[] {
+/**
+ * The complete lines of a JSON-lines file that other processes append to. A
+ * reader can catch a line half written, so anything after the last newline
+ * is left for the next read.
+ */
+export function readJsonLines<T>(path: string): T[] {
   if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8')
+  const text = readFileSync(path, 'utf8');
+  return text
+    .slice(0, text.lastIndexOf('\n') + 1)
     .split('\n')
     .filter(Boolean)
-    .map((l) => JSON.parse(l) as LedgerLine);
+    .map((l) => JSON.parse(l) as T);
+}
+
+export function readLedger(path: string): LedgerLine[] {
+  return readJsonLines<LedgerLine>(path);
 }
 
 /** How many times each id's handler finished (its effect happened). */
