@@ -110,7 +110,9 @@ describe('faults', () => {
   it('a handler outlives its lease while the event loop is blocked: signal aborts, the thread is terminated, no stale completion', async () => {
     env = await testEnv('lease-loss');
     const a = await start({ prefetch: 1, threads: 1, lockTtlMs: 600 });
-    await publishRaw(env.ch, env.queue, [body('L-1', { ledger: env.ledger, sleepMs: 3000 })]);
+    // Long enough to outlast B's start-up, the 2 s stall and A's grace period on a slow machine.
+    const aSleepMs = 6000;
+    await publishRaw(env.ch, env.queue, [body('L-1', { ledger: env.ledger, sleepMs: aSleepMs })]);
     await waitFor(() => readLedger(env.ledger).some((l) => l.ev === 'start'), 10_000, 'A started the handler');
 
     // A second replica in another process gets a copy of the same id.
@@ -126,7 +128,9 @@ describe('faults', () => {
     }
     await waitFor(() => a.stats.leaseLost === 1 && a.stats.inFlight === 0, 10_000, 'A noticed the lost lease');
     await waitFor(() => executions(env.ledger).get('L-1') === 1, 10_000, 'B completed L-1');
-    await new Promise((res) => setTimeout(res, 3500)); // long enough for A's original handler to have finished
+    // Past the moment A's original handler would have finished, had its thread lived.
+    const aStarted = readLedger(env.ledger).find((l) => l.ev === 'start')!.t;
+    await new Promise((res) => setTimeout(res, Math.max(0, aStarted + aSleepMs + 500 - Date.now())));
 
     const runs = readLedger(env.ledger).filter((l) => l.id === 'L-1');
     expect(runs.filter((l) => l.ev === 'start')).toHaveLength(2);
