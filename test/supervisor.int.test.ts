@@ -33,9 +33,14 @@ describe('supervisor', () => {
     env = await testEnv('scale');
     sup = await startSupervisor({ queue: env.queue, prefix: env.prefix, handler: LEDGER_HANDLER, extra: ['--replicas', '1', '--threads', '1', '--prefetch', '20'] });
     const ids = Array.from({ length: 1500 }, (_, i) => `s-${i}`);
-    let stopPublishing = false;
+    // Messages flow through every step: a third of the ids while scaling up, a third
+    // once three replicas run (so they share work however slow start-up is here), a
+    // third while scaling down.
+    const open: (() => void)[] = [];
+    const gates = [Promise.resolve(), new Promise<void>((r) => open.push(r)), new Promise<void>((r) => open.push(r))];
     const publishing = (async () => {
-      for (let i = 0; i < ids.length && !stopPublishing; i += 100) {
+      for (let i = 0; i < ids.length; i += 100) {
+        await gates[Math.floor(i / 500)];
         const chunk = ids.slice(i, i + 100);
         await publishRaw(env.ch, env.queue, [...chunk, ...chunk].map((id) => body(id, { ledger: env.ledger, sleepMs: 2 })));
         await new Promise((r) => setTimeout(r, 100));
@@ -47,7 +52,10 @@ describe('supervisor', () => {
     expect(JSON.parse(up.out).replicas).toBe(3);
     const three = await sup.waitForStatus((s) => s.slots.filter((x) => x.state === 'ready').length === 3, '3 replicas ready');
     expect(new Set(three.slots.map((x) => x.pid)).size).toBe(3);
+    open[0]!();
+    await waitFor(() => new Set(readLedger(env.ledger).map((l) => l.pid)).size >= 2, 30_000, 'a second replica at work');
 
+    open[1]!();
     const down = await cli('scale', '1', '--admin', sup.admin);
     expect(down.code).toBe(0);
     expect(down.out).toMatch(/READY: supervisor on queue \S+, \d\/1 replica\(s\) consuming/);
