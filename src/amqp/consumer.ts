@@ -99,6 +99,8 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
   private paused = false;
   private closed = false;
   private reconnecting?: Promise<void>;
+  /** The subscribe in flight, joined by overlapping callers so a channel never gets two consumers. */
+  private subscribing?: { ch: ConfirmChannel; done: Promise<void> };
   /** Index in `amqpUrls` of the node to connect to next. */
   private node: number;
   private readonly warned = new Set<string>();
@@ -130,17 +132,27 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     return this.connectWithBackoff(true, signal);
   }
 
-  /** Stop receiving deliveries (unacked ones stay ours). */
+  /** Stop receiving deliveries (unacked ones stay ours); once it resolves, no consumer is left. */
   async pause(): Promise<void> {
     this.paused = true;
     const tag = this.consumerTag;
     this.consumerTag = undefined;
     if (tag && this.ch) await this.ch.cancel(tag).catch(() => {});
+    // A subscribe in flight cancels itself when it sees the pause.
+    await this.subscribing?.done.catch(() => {});
   }
 
   async resume(): Promise<void> {
     this.paused = false;
-    if (this.ch && !this.consumerTag) await this.subscribe(this.ch);
+    const ch = this.ch;
+    // Not connected: connect() subscribes. Two tries: the first may join a subscribe that a
+    // pause (since undone) overtook, which then cancelled itself.
+    try {
+      for (let i = 0; i < 2 && ch && this.ch === ch && !this.consumerTag && !this.paused; i++) await this.subscribe(ch);
+    } catch (err) {
+      // A failed consume closes its channel: the reconnect subscribes, as it is no longer paused.
+      this.log.warn({ err: errorMessage(err) }, 'resume failed; consuming again once reconnected');
+    }
   }
 
   async close(): Promise<void> {
@@ -165,7 +177,18 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     if (!this.paused) await this.subscribe(ch);
   }
 
-  private async subscribe(ch: ConfirmChannel): Promise<void> {
+  /** Consume on `ch`, or join the subscribe already in flight on it. */
+  private subscribe(ch: ConfirmChannel): Promise<void> {
+    if (this.subscribing?.ch !== ch) {
+      const done = this.consume(ch).finally(() => {
+        if (this.subscribing?.done === done) this.subscribing = undefined;
+      });
+      this.subscribing = { ch, done };
+    }
+    return this.subscribing.done;
+  }
+
+  private async consume(ch: ConfirmChannel): Promise<void> {
     const acks = this.acks!;
     const { consumerTag } = await ch.consume(this.opts.names.queue, (msg) => {
       if (msg) return this.onDelivery(new BoundDelivery(msg, acks, ch));
@@ -175,6 +198,11 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
       this.emit('cancelled');
       void this.resubscribe(ch);
     });
+    if (this.paused || this.closed || this.ch !== ch) {
+      // A pause (or the channel's end) overtook this subscribe: undo it.
+      await ch.cancel(consumerTag).catch(() => {});
+      return;
+    }
     this.consumerTag = consumerTag;
     this.emit('consuming');
   }
