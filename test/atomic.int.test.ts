@@ -18,6 +18,11 @@ export const PG_URL = process.env.DEDUP_TEST_PG_URL ?? 'postgres://postgres:post
 const EFFECTS = fileURLToPath(new URL('./fixtures/effects-handler.mjs', import.meta.url));
 const PG_SINK = fileURLToPath(new URL('./fixtures/pg-sink-handler.mjs', import.meta.url));
 const IDS = 600;
+/**
+ * Each handler's run. With 12 at once 600 ids take about 8 s, long enough for
+ * five kills even where a killed replica takes seconds to come back.
+ */
+const HANDLER_MS = 150;
 /** Slow enough handlers and small windows, so kills land in the middle of many handlers. */
 const CHAOS_POOL = ['--replicas', '3', '--threads', '2', '--concurrency', '2', '--prefetch', '8', '--lock-ttl', '1s', '--max-attempts', '50'];
 
@@ -64,7 +69,7 @@ describe('atomic modes', () => {
     env = await testEnv('atomic-redis');
     const sink = `${env.prefix}:sink:`;
     const ids = Array.from({ length: IDS }, (_, i) => `a-${i}`);
-    await publishRaw(env.ch, env.queue, [...ids, ...ids].map((id) => body(id, { sink, sleepMs: 40 })));
+    await publishRaw(env.ch, env.queue, [...ids, ...ids].map((id) => body(id, { sink, sleepMs: HANDLER_MS })));
     sup = await startSupervisor({ queue: env.queue, prefix: env.prefix, handler: EFFECTS, extra: CHAOS_POOL });
     const chaos = killReplicas(sup, 200);
     await waitFor(async () => (await env.redis.keys(`${sink}*`)).length >= IDS * 0.95, 90_000, 'most ids done under chaos');
@@ -83,7 +88,7 @@ describe('atomic modes', () => {
     const table = `sink_${env.prefix.replace(/\W/g, '_')}`;
     await db.query(`CREATE TABLE ${table} (id text NOT NULL, fence bigint NOT NULL)`); // no unique key: duplicates would show
     const ids = Array.from({ length: IDS }, (_, i) => `p-${i}`);
-    await publishRaw(env.ch, env.queue, [...ids, ...ids].map((id) => body(id, { table, sleepMs: 40 })));
+    await publishRaw(env.ch, env.queue, [...ids, ...ids].map((id) => body(id, { table, sleepMs: HANDLER_MS })));
     sup = await startSupervisor({ queue: env.queue, prefix: env.prefix, handler: PG_SINK, extra: [...CHAOS_POOL, '--inbox', PG_URL] });
     const count = async () => Number((await db!.query(`SELECT count(DISTINCT id) AS n FROM ${table}`)).rows[0].n);
     const chaos = killReplicas(sup, 200);
