@@ -38,6 +38,9 @@ export class ConfigError extends DedupPoolError {
   }
 }
 
+/** A server the pool cannot work with (a Redis too old): another start would fail the same way. */
+export class UnsupportedServerError extends ConfigError {}
+
 /** Why a delivery cannot be processed at all; it goes to the dead-letter queue. */
 export type BadMessageReason =
   | 'NO_ID'

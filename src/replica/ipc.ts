@@ -15,8 +15,8 @@ export type ToReplica =
 export type FromReplica =
   | { type: 'ready' }
   | { type: 'stats'; stats: ReplicaStats; threads: number; consuming: boolean }
-  /** Start-up failed; the replica exits right after. */
-  | { type: 'fatal'; message: string };
+  /** Start-up failed; the replica exits right after. `permanent`: another start cannot help (names the setting at fault). */
+  | { type: 'fatal'; message: string; permanent?: { option: string } };
 
 /** How often a replica reports its stats. */
 export const STATS_INTERVAL_MS = 250;

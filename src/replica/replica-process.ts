@@ -3,7 +3,7 @@
  * over IPC; stats go back every STATS_INTERVAL_MS. If the supervisor dies (IPC
  * disconnects), the replica stops at once (requeueing what runs): no orphan keeps consuming.
  */
-import { errorMessage } from '../common/errors.js';
+import { UnsupportedServerError, errorMessage } from '../common/errors.js';
 import { STATS_INTERVAL_MS, type FromReplica, type ToReplica } from './ipc.js';
 import { Replica } from './replica.js';
 
@@ -38,7 +38,7 @@ process.on('message', (msg: ToReplica) => {
           replica = new Replica(msg.options);
           await replica.start();
         } catch (err) {
-          send({ type: 'fatal', message: errorMessage(err) });
+          send({ type: 'fatal', message: errorMessage(err), ...(err instanceof UnsupportedServerError ? { permanent: { option: err.option } } : {}) });
           process.exit(2);
         }
         send({ type: 'ready' });

@@ -14,6 +14,7 @@ import { migrate, startInboxCleanup } from '../store/inbox.js';
 import { ConfigError, DedupPoolError, errorMessage } from '../common/errors.js';
 import { createExecutor, type Executor } from '../threads/executor.js';
 import { scopeOf } from '../store/keys.js';
+import { checkRedisVersions } from '../store/redis-version.js';
 import { LeaseBoard } from '../threads/lease-board.js';
 import { createLogger, redactUrl, resolveLogFormat, type Logger } from '../common/logger.js';
 import { resolveOptions, type OptionsInput, type PoolOptions } from '../common/options.js';
@@ -68,7 +69,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
       this.log,
       (d) => this.pipeline.deliver(d),
     );
-    this.storeGate = new StoreGate(this.store, this.consumer, this.log, this.stopRequested.signal, () => (this.opts.redisCluster ?? this.opts.redisUrls).map(redactUrl));
+    this.storeGate = new StoreGate(this.store, this.consumer, this.log, this.stopRequested.signal, () => this.redisNames);
     this.consumer.on('lost', () => (this.counters.reconnects += 1));
     this.consumer.on('cancelled', () => (this.counters.cancellations += 1));
     // One slot per held lease: at most `prefetch` on a live channel, plus those of a
@@ -100,6 +101,11 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     return this.consumer.connectedTo;
   }
 
+  /** The Redis instances (or cluster seeds) as given, passwords hidden. */
+  private get redisNames(): string[] {
+    return (this.opts.redisCluster ?? this.opts.redisUrls).map(redactUrl);
+  }
+
   /** Consuming now: what /readyz reports. */
   get ready(): boolean {
     return this.consumer.consuming;
@@ -116,6 +122,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
         this.inboxCleanup = startInboxCleanup(opts.inboxUrl, Math.min(60_000, Math.max(1000, opts.dedupTtlMs / 4)), this.log);
       }
       await this.storeGate.open();
+      await checkRedisVersions(this.store, this.redisNames);
       await this.consumer.start(this.stopRequested.signal);
     } catch (err) {
       await this.close();
@@ -129,7 +136,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
         prefetch: opts.prefetch,
         amqp: this.consumer.connectedTo,
         amqpNodes: amqpNodes(opts.amqpUrl).map(redactUrl),
-        redis: (opts.redisCluster ?? opts.redisUrls).map(redactUrl),
+        redis: this.redisNames,
         store: this.store.mode,
         prefix: opts.prefix,
         dedupScope: scopeOf(opts),

@@ -11,4 +11,5 @@ export { DedupStore, openStore, connectRedis, connectCluster, encodeRecord, deco
 export { keysFor, scopeOf, type Keys } from './keys.js';
 export { checkEffects, EFFECT_COMMANDS, type RedisEffect } from './effects.js';
 export { requireFresh } from './fencing.js';
+export { checkRedisVersions, MIN_REDIS_VERSION } from './redis-version.js';
 export { migrate as migrateInbox, INBOX_TABLE } from './inbox.js';

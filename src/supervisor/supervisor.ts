@@ -5,7 +5,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { DedupPoolError } from '../common/errors.js';
+import { DedupPoolError, UnsupportedServerError } from '../common/errors.js';
 import { checkHandler } from '../threads/executor.js';
 import type { FromReplica, ToReplica } from '../replica/ipc.js';
 import type { Logger } from '../common/logger.js';
@@ -68,6 +68,8 @@ interface Slot {
   consuming: boolean;
   stats: ReplicaStats;
   lastError?: string;
+  /** The replica cannot work with a server it was given: restarting it cannot help. */
+  unsupported?: UnsupportedServerError;
   timer?: NodeJS.Timeout;
   exited?: Promise<void>;
 }
@@ -241,6 +243,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         break;
       case 'fatal':
         slot.lastError = msg.message;
+        if (msg.permanent) slot.unsupported = new UnsupportedServerError(msg.permanent.option, msg.message);
         break;
     }
   }
@@ -267,6 +270,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     slot.consecutiveCrashes = stable ? 1 : slot.consecutiveCrashes + 1;
     this.log.error({ slot: slot.slot, code, signal, lastError: slot.lastError }, 'replica died');
 
+    if (!wasReady && slot.unsupported) {
+      slot.state = 'stopped';
+      const err = slot.unsupported;
+      this.log.fatal({ err: err.message }, 'unsupported server: not restarting');
+      void this.stop().then(() => this.emit('fatal', err));
+      return;
+    }
     if (slot.startFailures >= CRASH_LOOP_STARTS) {
       slot.state = 'stopped';
       const err = new DedupPoolError(
