@@ -9,7 +9,7 @@ import pg from 'pg';
 import { BoardView } from '../src/threads/lease-board.js';
 import { createLogger } from '../src/common/logger.js';
 import { TaskRunner, describeError } from '../src/threads/task-runner.js';
-import type { AbortRequest, ProbeResult, ResultsMessage, WorkerData, WorkerTask } from '../src/threads/worker-protocol.js';
+import type { ControlMessage, ProbeResult, ResultsMessage, WorkerData, WorkerTask } from '../src/threads/worker-protocol.js';
 
 export type { HandlerContext } from '../src/threads/task-runner.js';
 
@@ -26,12 +26,13 @@ const runner = new TaskRunner({
   post: (results) => parentPort!.postMessage({ dedupResults: results } satisfies ResultsMessage),
 });
 
-const aborts = new BroadcastChannel(data.abortChannel);
-aborts.onmessage = (event) => {
-  const req = (event as { data: AbortRequest }).data;
-  runner.abort(req.taskId, req.reason);
+const control = new BroadcastChannel(data.controlChannel);
+control.onmessage = (event) => {
+  const req = (event as { data: ControlMessage }).data;
+  if ('stopStarting' in req) runner.stopStarting();
+  else runner.abort(req.taskId, req.reason);
 };
-aborts.unref();
+control.unref();
 
 export default async function runTask(task: WorkerTask): Promise<ProbeResult | void> {
   if (task.kind === 'probe') {

@@ -13,7 +13,7 @@ import { BoardView, LeaseBoard } from './lease-board.js';
 import type { Logger } from '../common/logger.js';
 import { builtFile } from '../common/paths.js';
 import { TaskRunner } from './task-runner.js';
-import type { AbortRequest, ProbeResult, ResultsMessage, Task, TaskResult, WorkerData, WorkerTask } from './worker-protocol.js';
+import type { ControlMessage, ProbeResult, ResultsMessage, Task, TaskResult, WorkerData, WorkerTask } from './worker-protocol.js';
 
 export interface ExecutorOptions {
   handlerPath: string;
@@ -39,6 +39,8 @@ export interface Executor {
   submit(tasks: Task[]): void;
   /** Fire the task's `ctx.signal`. */
   abort(taskId: number, reason: string): void;
+  /** A drain began: tasks waiting for a place come back unrun, now (set the board's flag first). */
+  stopStarting(): void;
   /** Terminate the thread running the task in `slot` (its handler ignored its abort); false if it cannot be done. */
   terminate(slot: number): boolean;
   close(opts?: { force?: boolean }): Promise<void>;
@@ -73,23 +75,23 @@ function probeFailed(path: string, message: string): ConfigError {
 
 class ThreadExecutor implements Executor {
   private readonly piscina: Piscina<WorkerTask, ProbeResult | void>;
-  private readonly aborts: BroadcastChannel;
+  private readonly control: BroadcastChannel;
 
   constructor(private readonly opts: ExecutorOptions) {
     const file = builtFile('workers/handler-worker.js');
     if (!existsSync(file)) throw new Error(`worker file ${file} is missing: run "npm run build"`);
-    const abortChannel = `dedup-pool:abort:${randomUUID()}`;
+    const controlChannel = `dedup-pool:control:${randomUUID()}`;
     const workerData: WorkerData = {
       handlerPath: opts.handlerPath,
       concurrency: opts.concurrency,
-      abortChannel,
+      controlChannel,
       logLevel: opts.logLevel,
       logFormat: opts.logFormat ?? 'json',
       leaseBoard: opts.board.buffer,
       ...(opts.inbox && { inbox: { ...opts.inbox, poolSize: opts.concurrency } }),
     };
-    this.aborts = new BroadcastChannel(abortChannel);
-    this.aborts.unref();
+    this.control = new BroadcastChannel(controlChannel);
+    this.control.unref();
     this.piscina = new Piscina({
       filename: file,
       minThreads: opts.threads,
@@ -129,7 +131,11 @@ class ThreadExecutor implements Executor {
   }
 
   abort(taskId: number, reason: string): void {
-    this.aborts.postMessage({ taskId, reason } satisfies AbortRequest);
+    this.control.postMessage({ taskId, reason } satisfies ControlMessage);
+  }
+
+  stopStarting(): void {
+    this.control.postMessage({ stopStarting: true } satisfies ControlMessage);
   }
 
   terminate(slot: number): boolean {
@@ -142,7 +148,7 @@ class ThreadExecutor implements Executor {
 
   async close({ force = true } = {}): Promise<void> {
     await this.piscina.close({ force });
-    this.aborts.close();
+    this.control.close();
   }
 }
 
@@ -188,6 +194,10 @@ class InlineExecutor implements Executor {
 
   abort(taskId: number, reason: string): void {
     this.runner.abort(taskId, reason);
+  }
+
+  stopStarting(): void {
+    this.runner.stopStarting();
   }
 
   terminate(): boolean {

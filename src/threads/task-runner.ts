@@ -88,6 +88,14 @@ export class TaskRunner {
     r.controller?.abort(r.reason);
   }
 
+  /** A drain began: tasks still waiting for a place come back now, unrun (the board's flag stops the rest). */
+  stopStarting(): void {
+    for (const { task, done } of this.waiting.splice(0)) {
+      this.post({ taskId: task.taskId, ok: false, notStarted: 'draining' });
+      done();
+    }
+  }
+
   private pump(): void {
     while (this.running.size < this.opts.concurrency && this.waiting.length > 0) {
       const { task, done } = this.waiting.shift()!;

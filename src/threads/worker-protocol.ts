@@ -3,9 +3,10 @@
  *
  * main -> worker: a batch of tasks, one piscina task per batch per thread (it
  *                 settles when every handler in it has finished);
- *                 AbortRequests on a BroadcastChannel (a running task cannot be
- *                 messaged through piscina, and piscina's own abort signal would
- *                 run each task alone on its thread).
+ *                 ControlMessages on a BroadcastChannel: abort one task, or (a
+ *                 drain) give back every task still waiting for a place (a running
+ *                 task cannot be messaged through piscina, and piscina's own abort
+ *                 signal would run each task alone on its thread).
  * worker -> main: TaskResults, gathered per turn of the worker's event loop and
  *                 posted on the worker's parentPort (the pool's 'message' event),
  *                 so a fast handler's result does not wait for its batch.
@@ -21,8 +22,8 @@ export interface WorkerData {
   handlerPath: string;
   /** Handler calls at once on this thread. */
   concurrency: number;
-  /** Name of the BroadcastChannel on which AbortRequests arrive. */
-  abortChannel: string;
+  /** Name of the BroadcastChannel on which ControlMessages arrive. */
+  controlChannel: string;
   logLevel: string;
   /** Resolved in the main thread: a worker's stdout is never a terminal. */
   logFormat: 'json' | 'pretty';
@@ -80,8 +81,15 @@ export interface ResultsMessage {
   dedupResults: TaskResult[];
 }
 
-/** Posted on the abort channel: the task's `ctx.signal` must fire. */
+/** Posted on the control channel: the task's `ctx.signal` must fire. */
 export interface AbortRequest {
   taskId: number;
   reason: string;
 }
+
+/** Posted on the control channel: a drain began; tasks not started come back now, unrun. */
+export interface StopStartingRequest {
+  stopStarting: true;
+}
+
+export type ControlMessage = AbortRequest | StopStartingRequest;
