@@ -11,7 +11,6 @@ describe('crashes', () => {
   it('SIGKILL of a replica while handlers run: the survivor completes every id; only ids finished before the kill run twice', async () => {
     env = await testEnv('kill');
     const ids = Array.from({ length: 300 }, (_, i) => `job-${i}`);
-    await publishRaw(env.ch, env.queue, [...ids, ...ids].map((id) => body(id, { ledger: env.ledger, sleepMs: 20 })));
     const prefetch = 20;
     const args = startArgs({
       queue: env.queue,
@@ -23,6 +22,8 @@ describe('crashes', () => {
     const survivor = spawnCli(args);
     await Promise.all([victim.waitForLog('replica started'), survivor.waitForLog('replica started')]);
     const victimPid = victim.child.pid!;
+    // Published once both consume, so the broker shares the work however slow a start-up was.
+    await publishRaw(env.ch, env.queue, [...ids, ...ids].map((id) => body(id, { ledger: env.ledger, sleepMs: 20 })));
 
     await waitFor(() => readLedger(env.ledger).filter((l) => l.ev === 'done' && l.pid === victimPid).length >= 30, 30_000, 'victim at work');
     victim.child.kill('SIGKILL');

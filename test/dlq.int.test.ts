@@ -172,11 +172,16 @@ describe('dlq tools', () => {
     await assertTopology(env.amqp, queueNames(env.queue), { queueType: 'quorum', deliveryLimit: 1 });
     await publishRaw(env.ch, env.queue, [{ ...body('limit-1', { ledger: env.ledger }), props: { messageId: 'limit-1' } }]);
     const ch = await env.amqp.createChannel();
-    for (let i = 0; i < 10 && (await queueDepth(env.ch, `${env.queue}.dlq`)) === 0; i++) {
-      const m = await ch.get(env.queue);
-      if (m) ch.nack(m, false, true);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    // Return it until the broker dead-letters it (past the limit it is gone from the queue).
+    await waitFor(
+      async () => {
+        const m = await ch.get(env.queue);
+        if (m) ch.nack(m, false, true);
+        return (await queueDepth(env.ch, `${env.queue}.dlq`)) === 1;
+      },
+      20_000,
+      'the broker dead-lettered it',
+    );
     await ch.close();
     const listing = await listDeadLetters({ queue: env.queue }, {});
     expect(listing.byReason).toEqual({ delivery_limit: 1 });

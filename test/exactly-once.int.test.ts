@@ -39,10 +39,11 @@ describe('each message id is executed once', () => {
 
   it('two replica processes racing on the same 1000 duplicated ids: one execution each', async () => {
     env = await testEnv('race');
-    await publishRaw(env.ch, env.queue, duplicatedBatch(env));
     const args = startArgs({ queue: env.queue, prefix: env.prefix, handler: LEDGER_HANDLER, extra: ['--threads', '1', '--prefetch', '50'] });
     const procs = [spawnCli(args), spawnCli(args)];
     await Promise.all(procs.map((p) => p.waitForLog('replica started')));
+    // Published once both consume, so both race for it however slow a start-up was.
+    await publishRaw(env.ch, env.queue, duplicatedBatch(env));
 
     await waitFor(async () => (await env.ch.checkQueue(env.queue)).messageCount === 0 && executions(env.ledger).size === IDS, 90_000, 'queue drained');
     for (const p of procs) p.child.kill('SIGTERM');

@@ -57,7 +57,6 @@ describe('many hosts', () => {
     if (why) return ctx.skip(why);
     env = await testEnv('hosts');
     hosts = [await createHost(1), await createHost(2)];
-    await publishRaw(env.ch, env.queue, Array.from({ length: IDS }, (_, i) => `h-${i}`).flatMap((id) => [body(id, { ledger: env.ledger, sleepMs: 20 }), body(id, { ledger: env.ledger, sleepMs: 20 })]));
     sups = await Promise.all(
       hosts.map((h) =>
         startSupervisor(
@@ -73,6 +72,8 @@ describe('many hosts', () => {
         ),
       ),
     );
+    // Published once both hosts consume, so both get work however slow a start-up was.
+    await publishRaw(env.ch, env.queue, Array.from({ length: IDS }, (_, i) => `h-${i}`).flatMap((id) => [body(id, { ledger: env.ledger, sleepMs: 20 }), body(id, { ledger: env.ledger, sleepMs: 20 })]));
     const cutPids = new Set((await sups[0]!.status()).slots.map((s) => s.pid!));
     await waitFor(() => readLedger(env.ledger).filter((l) => l.ev === 'done' && cutPids.has(l.pid)).length >= 40, 30_000, 'host 1 at work');
 
@@ -93,9 +94,9 @@ describe('many hosts', () => {
 
   it('two hosts as separate process groups on loopback; one is frozen mid-run (SIGSTOP)', async () => {
     env = await testEnv('frozen');
-    await publishRaw(env.ch, env.queue, Array.from({ length: IDS }, (_, i) => `f-${i}`).flatMap((id) => [body(id, { ledger: env.ledger, sleepMs: 20 }), body(id, { ledger: env.ledger, sleepMs: 20 })]));
     const args = { queue: env.queue, prefix: env.prefix, handler: LEDGER_HANDLER, extra: [...FAST_FAILOVER, '--amqp', 'amqp://guest:guest@127.0.0.1:5672?heartbeat=2'] };
     sups = [await startSupervisor(args, {}, { detached: true }), await startSupervisor(args, {}, { detached: true })];
+    await publishRaw(env.ch, env.queue, Array.from({ length: IDS }, (_, i) => `f-${i}`).flatMap((id) => [body(id, { ledger: env.ledger, sleepMs: 20 }), body(id, { ledger: env.ledger, sleepMs: 20 })]));
     const frozenPids = new Set((await sups[0]!.status()).slots.map((s) => s.pid!));
     await waitFor(() => readLedger(env.ledger).filter((l) => l.ev === 'done' && frozenPids.has(l.pid)).length >= 40, 30_000, 'host 1 at work');
 

@@ -3,7 +3,7 @@
  * started once for this file, on random loopback ports): `npm run test:rabbit-cluster`.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqp from 'amqplib';
@@ -103,10 +103,10 @@ describe('a node of the cluster dies (SIGKILL)', () => {
     killed = leader;
     const killedAt = Date.now();
     cluster.kill(killed);
+    expect(executed(ledger)).toBeLessThan(ids.length); // the kill was mid-run
 
     await waitFor(() => replicas.some((r) => r.stats.reconnects > 0) && replicas.every((r) => r.ready), 60_000, 'every replica consuming again');
     const reconnectedMs = Date.now() - killedAt;
-    expect(executed(ledger)).toBeLessThan(ids.length); // the kill was mid-run
     await waitFor(() => executed(ledger) === ids.length, 90_000, 'every id executed');
     await waitFor(() => replicas.every((r) => r.stats.inFlight === 0), 30_000, 'every delivery settled');
 
@@ -123,7 +123,9 @@ describe('a node of the cluster dies (SIGKILL)', () => {
 
   it('a handler running when its node dies finishes once; its redelivered copy waits for it and is acked as a duplicate', async () => {
     await setup('running');
-    const slow = (id: string) => ({ message_id: id, data: { ledger, sleepMs: 3000 } });
+    // The handlers hold until the test lets them go: still running when their copies come back, however slow the failover.
+    const go = `${ledger}.go`;
+    const slow = (id: string) => ({ message_id: id, data: { ledger, holdFile: go } });
     const first = await new Replica(poolOptions()).start();
     replicas = [first];
     const producer = new Producer({ queue, amqpUrl: cluster.amqpList, queueType: 'quorum' });
@@ -135,10 +137,14 @@ describe('a node of the cluster dies (SIGKILL)', () => {
     killed = cluster.nodes.find((n) => first.amqpNode === redacted(n))!;
     cluster.kill(killed);
 
+    // Both copies come back (to the survivor, or to the first replica reconnected) and wait for the runs.
+    const sum = (f: (r: Replica) => number) => replicas.reduce((n, r) => n + f(r), 0);
+    await waitFor(() => sum((r) => r.stats.parked) >= 2, 60_000, 'the redelivered copies waiting');
+    expect(executed(ledger)).toBe(0);
+    writeFileSync(go, '');
     await waitFor(() => executed(ledger) === 2, 30_000, 'both handlers finished');
     // A copy redelivered to the other replica waits for the lease in Redis; one redelivered to the
     // reconnected first replica follows the run still going there. Either way: acked as a duplicate.
-    const sum = (f: (r: Replica) => number) => replicas.reduce((n, r) => n + f(r), 0);
     await waitFor(() => sum((r) => r.stats.duplicates['in-flight']) === 2, 30_000, 'the redelivered copies acked as duplicates');
     expect(sum((r) => r.stats.parked)).toBeGreaterThanOrEqual(2);
     expect(sum((r) => r.stats.completed)).toBe(2);

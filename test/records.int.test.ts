@@ -55,16 +55,19 @@ describe('compact completion records', () => {
   });
 
   it('the window: a record is found for at least --dedup-ttl and gone by --dedup-ttl plus a quarter', async () => {
-    const ttl = 2000;
+    // Margins of over half a second either side, so a stall of this machine cannot decide the test.
+    const ttl = 4000;
+    const margin = 600;
     const store = await storeWith('window', ttl);
-    const started = Date.now();
+    const started = Date.now(); // the record is written after this...
     await completeOne(store, 'w-1');
+    const written = Date.now(); // ...and before this
     const left = (await store.inspect('w-1')).recordTtlMs!;
-    expect(left).toBeGreaterThan(ttl - 200);
+    expect(left).toBeGreaterThan(ttl - margin);
     expect(left).toBeLessThanOrEqual(ttl * 1.25);
-    await new Promise((r) => setTimeout(r, Math.max(0, started + ttl - 150 - Date.now())));
+    await new Promise((r) => setTimeout(r, Math.max(0, started + ttl - margin - Date.now())));
     expect((await store.begin('w-1')).state).toBe('done');
-    await new Promise((r) => setTimeout(r, Math.max(0, started + ttl * 1.25 + 100 - Date.now())));
+    await new Promise((r) => setTimeout(r, Math.max(0, written + ttl * 1.25 + margin - Date.now())));
     expect((await store.inspect('w-1')).record).toBeUndefined();
     expect((await store.begin('w-1')).state).toBe('acquired');
   });
