@@ -4,6 +4,10 @@
 //   npx dedup-pool start --queue payments --handler examples/redis-atomic.mjs
 //   echo '{"message_id": "p1", "data": {"account": "alice", "amount": 10}}' | npx dedup-pool publish --queue payments
 //   redis-cli GET balance:alice     -> 10, however often p1 is delivered
+// Declared, so start-up refuses a store that cannot apply effects exactly once (several
+// --redis masters, or --redis-cluster) instead of dead-lettering each message.
+export const atomic = 'redis';
+
 export default async function handle(message, ctx) {
   const { account, amount } = message.body.data;
   ctx.redis('INCRBY', `balance:${account}`, amount);

@@ -27,6 +27,21 @@ function load(file: string, arg: unknown = {}): Promise<{ returned?: unknown; er
   );
 }
 
+/** What importHandlerModule says the module at `file` declares, or its error's message. */
+function declared(file: string): Promise<{ atomic?: string; error?: string }> {
+  const script = `
+    const { importHandlerModule } = await import(${JSON.stringify(BUILT)});
+    try {
+      const { atomic } = await importHandlerModule(${JSON.stringify(file)});
+      console.log(JSON.stringify({ atomic }));
+    } catch (err) {
+      console.log(JSON.stringify({ error: err.message }));
+    }`;
+  return new Promise((resolve, reject) =>
+    execFile(process.execPath, ['--input-type=module', '-e', script], (err, out) => (err ? reject(err) : resolve(JSON.parse(out)))),
+  );
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'dedup-handler-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -77,6 +92,14 @@ describe('importHandler', () => {
   it('names the place of an error thrown while the module loads', async () => {
     const file = moduleFile('throws.mjs', 'const x = 1;\nthrow new Error(`no config ${x}`);\nexport default () => {};\n');
     expect((await load(file)).error).toMatch(`${file}:2:7: Error: no config 1`);
+  });
+
+  it('reads a declared atomic mode, also from TypeScript compiled as CommonJS, and refuses an unknown one', async () => {
+    expect(await declared(moduleFile('h.mjs', "export const atomic = 'redis';\nexport default () => {};\n"))).toEqual({ atomic: 'redis' });
+    expect(await declared(moduleFile('h.ts', "export const atomic = 'inbox';\nexport default async function handle(): Promise<void> {}\n", { type: 'commonjs' }))).toEqual({ atomic: 'inbox' });
+    expect(await declared(moduleFile('h.mjs', 'export default () => {};\n'))).toEqual({});
+    const bad = moduleFile('h.mjs', "export const atomic = 'postgres';\nexport default () => {};\n");
+    expect((await declared(bad)).error).toBe(`${bad} exports atomic = "postgres"; expected 'redis' (its ctx.redis writes commit with the completion record) or 'inbox' (ctx.db, with --inbox)`);
   });
 
   it('says what is missing when there is no default export function', async () => {

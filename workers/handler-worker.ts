@@ -37,8 +37,7 @@ control.unref();
 export default async function runTask(task: WorkerTask): Promise<ProbeResult | void> {
   if (task.kind === 'probe') {
     try {
-      await runner.load();
-      return { ok: true };
+      return { ok: true, ...(await runner.load()) };
     } catch (err) {
       return { ok: false, error: describeError(err) };
     }

@@ -9,3 +9,4 @@
  */
 export { Replica, startReplica, type ReplicaEvents } from './replica.js';
 export type { ReplicaStats } from './stats.js';
+export { atomicModeProblem } from './atomic-mode.js';

@@ -21,6 +21,7 @@ import { resolveOptions, type OptionsInput, type PoolOptions } from '../common/o
 import type { ReplicaEvents } from './item.js';
 import { Pipeline } from './pipeline.js';
 import { StoreGate } from './store-gate.js';
+import { checkAtomicMode } from './atomic-mode.js';
 import { loadTls } from '../common/tls.js';
 import { newStats, type ReplicaStats } from './stats.js';
 import { startSummary } from './summary.js';
@@ -114,7 +115,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   async start(): Promise<this> {
     const { opts } = this;
     try {
-      await this.executor.probe();
+      checkAtomicMode(await this.executor.probe(), opts);
       if (opts.inboxUrl) {
         await migrate(opts.inboxUrl).catch((err: unknown) => {
           throw new ConfigError('inbox', `--inbox ${redactUrl(opts.inboxUrl!)}: cannot prepare the inbox table: ${errorMessage(err)}`);

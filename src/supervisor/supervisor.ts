@@ -6,6 +6,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { DedupPoolError, UnsupportedServerError } from '../common/errors.js';
+import { checkAtomicMode } from '../replica/atomic-mode.js';
 import { checkHandler } from '../threads/executor.js';
 import type { FromReplica, ToReplica } from '../replica/ipc.js';
 import type { Logger } from '../common/logger.js';
@@ -99,7 +100,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   /** Resolves when every replica is ready; rejects on a broken handler or a crash loop. */
   async start(): Promise<void> {
-    await checkHandler(this.opts.handler, this.opts.logLevel);
+    checkAtomicMode(await checkHandler(this.opts.handler, this.opts.logLevel), this.opts);
     for (let i = 0; i < this.target; i++) this.spawn(this.newSlot());
     this.stopSummary = startSummary(() => this.status().totals, this.log, this.opts.summaryIntervalMs);
     return new Promise((resolve, reject) => {

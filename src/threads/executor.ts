@@ -12,6 +12,7 @@ import { ConfigError, errorMessage } from '../common/errors.js';
 import { BoardView, LeaseBoard } from './lease-board.js';
 import type { Logger } from '../common/logger.js';
 import { builtFile } from '../common/paths.js';
+import type { HandlerInfo } from './handler-module.js';
 import { TaskRunner } from './task-runner.js';
 import type { ControlMessage, ProbeResult, ResultsMessage, Task, TaskResult, WorkerData, WorkerTask } from './worker-protocol.js';
 
@@ -34,8 +35,8 @@ export interface ExecutorOptions {
 
 export interface Executor {
   readonly threads: number;
-  /** Load the handler once, so a broken handler stops start-up instead of failing every message. */
-  probe(): Promise<void>;
+  /** Load the handler once, so a broken handler stops start-up instead of failing every message; what it declares. */
+  probe(): Promise<HandlerInfo>;
   submit(tasks: Task[]): void;
   /** Fire the task's `ctx.signal`. */
   abort(taskId: number, reason: string): void;
@@ -54,10 +55,10 @@ export function createExecutor(opts: ExecutorOptions, log: Logger): Executor {
  * Load the handler once on a throwaway thread, so a missing or broken handler
  * stops start-up with its reason before any replica starts (not a crash loop).
  */
-export async function checkHandler(handlerPath: string, logLevel: string): Promise<void> {
+export async function checkHandler(handlerPath: string, logLevel: string): Promise<HandlerInfo> {
   const executor = new ThreadExecutor({ handlerPath, threads: 1, concurrency: 1, logLevel, board: new LeaseBoard(1), onResults: () => {} });
   try {
-    await executor.probe();
+    return await executor.probe();
   } finally {
     await executor.close();
   }
@@ -115,9 +116,10 @@ class ThreadExecutor implements Executor {
     return this.opts.threads;
   }
 
-  async probe(): Promise<void> {
-    const res = await this.piscina.run({ kind: 'probe' });
-    if (res && !res.ok) throw probeFailed(this.opts.handlerPath, res.error.message);
+  async probe(): Promise<HandlerInfo> {
+    const res = (await this.piscina.run({ kind: 'probe' })) as ProbeResult;
+    if (!res.ok) throw probeFailed(this.opts.handlerPath, res.error.message);
+    return res.atomic ? { atomic: res.atomic } : {};
   }
 
   /** One piscina task per thread's share of the batch. */
@@ -180,8 +182,8 @@ class InlineExecutor implements Executor {
 
   readonly threads = 0;
 
-  async probe(): Promise<void> {
-    await this.runner.load().catch((err: unknown) => {
+  probe(): Promise<HandlerInfo> {
+    return this.runner.load().catch((err: unknown) => {
       throw probeFailed(this.opts.handlerPath, errorMessage(err));
     });
   }

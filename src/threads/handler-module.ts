@@ -20,8 +20,27 @@ export function handlerOf(mod: { default?: unknown }): ((...args: never[]) => un
   return typeof nested === 'function' ? (nested as (...args: never[]) => unknown) : undefined;
 }
 
-/** Import the module at `path` and return its default export function. */
-export async function importHandler<H>(path: string): Promise<H> {
+/** The atomic mode a handler declares with `export const atomic = 'redis' | 'inbox'`. */
+export type AtomicMode = 'redis' | 'inbox';
+const ATOMIC_MODES: readonly string[] = ['redis', 'inbox'] satisfies AtomicMode[];
+
+/** What a handler module declares besides its function, checked against the options at start-up. */
+export interface HandlerInfo {
+  atomic?: AtomicMode;
+}
+
+/** The `atomic` export, wherever CommonJS compilation put it; throws on a value that is not a mode. */
+export function atomicOf(path: string, mod: { default?: unknown; atomic?: unknown }): AtomicMode | undefined {
+  const value = mod.atomic ?? (mod.default as { atomic?: unknown } | null | undefined)?.atomic;
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !ATOMIC_MODES.includes(value)) {
+    throw new Error(`${path} exports atomic = ${JSON.stringify(value)}; expected 'redis' (its ctx.redis writes commit with the completion record) or 'inbox' (ctx.db, with --inbox)`);
+  }
+  return value as AtomicMode;
+}
+
+/** Import the module at `path`: its default export function and what it declares. */
+export async function importHandlerModule<H>(path: string): Promise<{ handler: H } & HandlerInfo> {
   if (!existsSync(path)) throw new Error(`${path} does not exist`);
   let mod: { default?: unknown };
   try {
@@ -31,7 +50,13 @@ export async function importHandler<H>(path: string): Promise<H> {
   }
   const handler = handlerOf(mod);
   if (!handler) throw new Error(`${path} has no default export function (export default async function handle(message, ctx) { ... })`);
-  return handler as H;
+  const atomic = atomicOf(path, mod);
+  return { handler: handler as H, ...(atomic && { atomic }) };
+}
+
+/** Import the module at `path` and return its default export function. */
+export async function importHandler<H>(path: string): Promise<H> {
+  return (await importHandlerModule<H>(path)).handler;
 }
 
 async function importTypeScript(path: string): Promise<{ default?: unknown }> {

@@ -10,7 +10,7 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { effectRecorder } from '../store/effects.js';
-import { importHandler } from './handler-module.js';
+import { importHandlerModule, type HandlerInfo } from './handler-module.js';
 import { inTransaction } from '../store/inbox.js';
 import type { BoardView } from './lease-board.js';
 import { withTraceparent } from '../common/tracing.js';
@@ -52,7 +52,7 @@ interface Running {
 }
 
 export class TaskRunner {
-  private handler?: Promise<Handler>;
+  private handler?: Promise<{ handler: Handler } & HandlerInfo>;
   private readonly waiting: { task: Task; done: () => void }[] = [];
   private readonly running = new Map<number, Running>();
   private results: TaskResult[] = [];
@@ -61,9 +61,10 @@ export class TaskRunner {
   constructor(private readonly opts: TaskRunnerOptions) {}
 
   /** Import the handler (once); rejects with a message naming the file when it cannot be used. */
-  load(): Promise<Handler> {
-    this.handler ??= importHandler<Handler>(this.opts.handlerPath);
-    return this.handler;
+  async load(): Promise<HandlerInfo> {
+    this.handler ??= importHandlerModule<Handler>(this.opts.handlerPath);
+    const { atomic } = await this.handler;
+    return atomic ? { atomic } : {};
   }
 
   /** Queue a batch; resolves when every task in it has a result. */
@@ -120,7 +121,7 @@ export class TaskRunner {
     const notStarted = this.opts.board.start(task.slot);
     if (notStarted) return { taskId, ok: false, notStarted };
     const running = this.running.get(taskId)!;
-    const fn = await this.handler!;
+    const fn = (await this.handler!).handler;
     const recorder = effectRecorder();
     try {
       let result: unknown;

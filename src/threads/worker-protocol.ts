@@ -13,6 +13,7 @@
  * Both:           the LeaseBoard in shared memory (lease expiry, start times).
  */
 import type { RedisEffect } from '../store/effects.js';
+import type { HandlerInfo } from './handler-module.js';
 import type { NotStarted } from './lease-board.js';
 import type { HandlerMessage } from '../amqp/message.js';
 
@@ -50,7 +51,7 @@ export type WorkerTask =
   | { kind: 'probe' }
   | { kind: 'batch'; tasks: Task[] };
 
-export type ProbeResult = { ok: true } | { ok: false; error: ErrorInfo };
+export type ProbeResult = ({ ok: true } & HandlerInfo) | { ok: false; error: ErrorInfo };
 
 export interface ErrorInfo {
   name: string;
