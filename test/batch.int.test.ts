@@ -98,12 +98,15 @@ describe('batch pipeline', () => {
     expect([...executions(env.ledger).values()].every((n) => n === 1)).toBe(true);
   });
 
-  it('a drain starts nothing new: messages waiting for a handler place go back to the queue at once', async () => {
+  it.each([
+    ['a worker thread', 1],
+    ['the main thread (--threads 0)', 0],
+  ])('a drain starts nothing new: messages waiting for a handler place on %s go back to the queue at once', async (_where, threads) => {
     env = await testEnv('drain-start');
     const ids = Array.from({ length: 6 }, (_, i) => `d-${i}`);
     const go = `${env.ledger}.go`;
     await publishRaw(env.ch, env.queue, ids.map((id) => body(id, { ledger: env.ledger, holdFile: go })));
-    const r = await start({ threads: 1, concurrency: 1, drainTimeoutMs: '20s' });
+    const r = await start({ threads, concurrency: 1, drainTimeoutMs: '20s' });
     await waitFor(() => readLedger(env.ledger).some((l) => l.ev === 'start'), 10_000, 'the first handler started');
     const stopped = r.stop();
     replica = undefined;

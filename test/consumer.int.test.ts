@@ -47,7 +47,7 @@ describe('consumer pause and resume', () => {
     expect(c.consuming).toBe(false);
     expect(await consumers()).toBe(0);
 
-    // A resume right behind a pause that overtook a subscribe still ends consuming.
+    // Resume, pause and resume again, all overlapping: the last call wins, with one consumer.
     const again = c.resume();
     const paused = c.pause();
     const last = c.resume();

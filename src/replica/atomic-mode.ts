@@ -6,6 +6,7 @@
  */
 import { ConfigError } from '../common/errors.js';
 import type { PoolOptions } from '../common/options.js';
+import { storeModeOf } from '../store/dedup-store.js';
 import type { HandlerInfo } from '../threads/handler-module.js';
 
 const INSTEAD = 'use one --redis instance, or the Postgres inbox (--inbox), which works with every store';
@@ -13,11 +14,12 @@ const INSTEAD = 'use one --redis instance, or the Postgres inbox (--inbox), whic
 /** Why the options cannot run a handler that declares `info.atomic`, or undefined if they can. */
 export function atomicModeProblem(info: HandlerInfo, opts: Pick<PoolOptions, 'handler' | 'redisUrls' | 'redisCluster' | 'inboxUrl'>): string | undefined {
   const declares = `--handler ${opts.handler} declares atomic = '${info.atomic}'`;
+  const mode = storeModeOf(opts);
   if (info.atomic === 'redis') {
-    if (opts.redisCluster) {
+    if (mode === 'cluster') {
       return `${declares} (Redis-atomic mode), which needs a single Redis: on a Redis Cluster its effect keys can live on other masters than the id's record, so effects and record cannot commit in one script; ${INSTEAD}`;
     }
-    if (opts.redisUrls.length > 1) {
+    if (mode === 'quorum') {
       return `${declares} (Redis-atomic mode), which needs a single Redis: with ${opts.redisUrls.length} independent masters each would apply the effects on its own, so they cannot be applied exactly once; ${INSTEAD}`;
     }
   }

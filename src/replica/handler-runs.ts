@@ -118,13 +118,26 @@ export class HandlerRuns {
         outcomes.notStarted(item, item.lost || ('notStarted' in r && r.notStarted === 'lease-expired'));
       } else outcomes.failed(item, 'died' in r ? this.deathOf(item, r.died) : new HandlerError(r.error.message, r.error.stack));
     }
-    if (again.length > 0) this.deps.executor().submit(again.map((i) => i.task!));
+    if (again.length > 0) {
+      const executor = this.deps.executor();
+      for (const item of again) item.executor = executor;
+      executor.submit(again.map((i) => i.task!));
+    }
     outcomes.settled();
   };
 
   /** The item is settled: its lease is no longer renewed. */
   drop(item: Item): void {
     this.clock.drop(item);
+  }
+
+  /**
+   * A drain began: every executor with tasks out (the current one, and an older pool
+   * still finishing after a --threads change) gives back the tasks not started.
+   */
+  stopStarting(): void {
+    const executors = new Set([this.deps.executor(), ...[...this.running.values()].map((i) => i.executor!)]);
+    for (const executor of executors) executor.stopStarting();
   }
 
   /** Handlers still running after the drain timeout: their signals fire. */

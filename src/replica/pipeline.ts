@@ -395,7 +395,7 @@ export class Pipeline {
   stopStarting(): void {
     this.stopping = true;
     this.deps.board.stopStarting();
-    this.deps.executor().stopStarting();
+    this.runs.stopStarting();
     for (const { items } of this.queue.splice(0)) for (const item of items) this.done(item, false, 'requeued');
     for (const [item, timer] of this.parked) {
       clearTimeout(timer);

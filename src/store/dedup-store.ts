@@ -370,9 +370,14 @@ export class DedupStore {
   }
 }
 
+/** The store mode the options describe: what openStore builds, known before connecting. */
+export function storeModeOf(opts: Pick<PoolOptions, 'redisUrls' | 'redisCluster'>): DedupStore['mode'] {
+  return opts.redisCluster !== undefined ? 'cluster' : opts.redisUrls.length === 1 ? 'single' : 'quorum';
+}
+
 /** The store a replica's options describe: one Redis, independent masters (--redis), or a cluster (--redis-cluster). */
 export function openStore(opts: PoolOptions, tls: TlsFiles = {}): DedupStore {
-  const cluster = opts.redisCluster !== undefined;
+  const cluster = storeModeOf(opts) === 'cluster';
   return new DedupStore(cluster ? connectCluster(opts.redisCluster!, tls) : opts.redisUrls.map((u) => connectRedis(u, tls)), {
     keys: keysFor(opts.prefix, scopeOf(opts), { buckets: opts.dedupBuckets, legacy: !cluster }),
     lockTtlMs: opts.lockTtlMs,

@@ -83,8 +83,13 @@ export class BoardView {
     ({ times: this.times, threads: this.threads, flags: this.flags } = views(buffer, size));
   }
 
+  /** The replica is draining: no handler starts any more. */
+  get draining(): boolean {
+    return Atomics.load(this.flags, 0) === 1;
+  }
+
   start(slot: number): NotStarted | undefined {
-    if (Atomics.load(this.flags, 0) === 1) return 'draining';
+    if (this.draining) return 'draining';
     const now = Date.now();
     if (now >= this.times[2 * slot + EXPIRY]!) return 'lease-expired';
     this.threads[slot] = this.threadId;

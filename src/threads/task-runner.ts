@@ -77,6 +77,8 @@ export class TaskRunner {
       };
       for (const task of tasks) this.waiting.push({ task, done });
       if (left === 0) resolve();
+      // A batch that arrives after the drain's message (another channel, or queued in piscina) goes back too.
+      if (this.opts.board.draining) this.stopStarting();
       this.pump();
     });
   }
