@@ -141,6 +141,15 @@ describe('supervisor', () => {
     expect(p.logs.filter((l) => l.msg === 'replica died')).toHaveLength(3);
   });
 
+  it('replicas start at different nodes of an --amqp list, and status shows which', async () => {
+    env = await testEnv('spread');
+    // Three names of the one local broker stand for the nodes of a cluster.
+    const nodes = [10, 11, 12].map((h) => `amqp://guest:guest@127.0.0.1:5672?heartbeat=${h}`);
+    sup = await startSupervisor({ queue: env.queue, prefix: env.prefix, handler: LEDGER_HANDLER, extra: ['--replicas', '3', '--threads', '1', '--amqp', nodes.join(',')] });
+    const status = await sup.waitForStatus((s) => s.slots.length === 3 && s.slots.every((x) => x.amqp !== undefined), 'every replica reports its node');
+    expect(status.slots.map((x) => x.amqp).sort()).toEqual(nodes.map((n) => n.replace('guest:guest', 'guest:***')));
+  });
+
   it('serves metrics with the right values after a known workload, and guards mutations with the token', async () => {
     env = await testEnv('metrics');
     sup = await startSupervisor({ queue: env.queue, prefix: env.prefix, handler: LEDGER_HANDLER, extra: ['--replicas', '2', '--threads', '1', '--admin-token', 'sekrit-token'] });

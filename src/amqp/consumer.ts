@@ -42,6 +42,8 @@ export interface ConsumerOptions {
   names: QueueNames;
   topology: TopologyOptions;
   prefetch: number;
+  /** Index in `amqpUrls` to connect to first (a supervisor numbers its replicas); default: spread by pid. */
+  firstNode?: number;
 }
 
 /** Consumers of this process start at different nodes (processes differ by pid). */
@@ -111,7 +113,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     private readonly onDelivery: (d: Delivery) => void,
   ) {
     super();
-    this.node = (process.pid + consumersMade++) % opts.amqpUrls.length;
+    this.node = (opts.firstNode ?? process.pid + consumersMade++) % opts.amqpUrls.length;
   }
 
   /** The node connected to now (redacted), or undefined. */

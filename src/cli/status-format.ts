@@ -49,9 +49,9 @@ export function formatStatus(s: StatusReply): string {
     `  prefix    ${s.prefix}`,
     `  replicas  ${s.replicas}, ${s.threads} thread(s) each, ${s.restarts} restart(s)`,
     '',
-    '  slot  pid      state     uptime    restarts  threads  in-flight',
+    '  slot  pid      state     uptime    restarts  threads  in-flight  rabbitmq',
     ...s.slots.map((x) =>
-      `  ${String(x.slot).padEnd(5)} ${String(x.pid ?? '-').padEnd(8)} ${x.state.padEnd(9)} ${duration(x.uptimeMs).padEnd(9)} ${String(x.restarts).padEnd(9)} ${String(x.threads).padEnd(8)} ${x.inFlight}`),
+      `  ${String(x.slot).padEnd(5)} ${String(x.pid ?? '-').padEnd(8)} ${x.state.padEnd(9)} ${duration(x.uptimeMs).padEnd(9)} ${String(x.restarts).padEnd(9)} ${String(x.threads).padEnd(8)} ${String(x.inFlight).padEnd(10)} ${x.amqp ?? '-'}`),
     '',
   ];
   if (s.rates) {

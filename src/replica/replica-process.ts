@@ -12,7 +12,8 @@ function send(msg: FromReplica): void {
 }
 
 function sendStats(r: Replica): void {
-  send({ type: 'stats', stats: r.stats, threads: r.opts.threads, consuming: r.ready });
+  const amqp = r.amqpNode;
+  send({ type: 'stats', stats: r.stats, threads: r.opts.threads, consuming: r.ready, ...(amqp !== undefined && { amqp }) });
 }
 
 let replica: Replica | undefined;
@@ -35,7 +36,7 @@ process.on('message', (msg: ToReplica) => {
     case 'start':
       void (async () => {
         try {
-          replica = new Replica(msg.options);
+          replica = new Replica(msg.options, undefined, { firstAmqpNode: msg.slot });
           await replica.start();
         } catch (err) {
           send({ type: 'fatal', message: errorMessage(err), ...(err instanceof UnsupportedServerError ? { permanent: { option: err.option } } : {}) });

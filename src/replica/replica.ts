@@ -51,7 +51,8 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   private hurried = false;
   private stopSummary = (): void => {};
 
-  constructor(input: OptionsInput, log?: Logger) {
+  /** `firstAmqpNode`: which node of an `--amqp` list to connect to first (the supervisor gives each slot its own). */
+  constructor(input: OptionsInput, log?: Logger, placement: { firstAmqpNode?: number } = {}) {
     super();
     this.opts = resolveOptions(input);
     this.opts.handler = resolve(this.opts.handler);
@@ -66,6 +67,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
         names: this.names,
         topology: { queueType: this.opts.queueType, deliveryLimit: this.opts.deliveryLimit },
         prefetch: this.opts.prefetch,
+        ...(placement.firstAmqpNode !== undefined && { firstNode: placement.firstAmqpNode }),
       },
       this.log,
       (d) => this.pipeline.deliver(d),

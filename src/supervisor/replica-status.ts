@@ -36,6 +36,7 @@ export function replicaAdminSource(replica: Replica, depths?: QueueDepths): Admi
             threads: opts.threads,
             consuming: ready,
             inFlight: stats.inFlight,
+            ...(replica.amqpNode !== undefined && { amqp: replica.amqpNode }),
           },
         ],
         totals: stats,

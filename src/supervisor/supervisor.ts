@@ -35,6 +35,8 @@ export interface SlotStatus {
   /** Subscribed to the queue now (false while reconnecting or after the broker cancelled it). */
   consuming: boolean;
   inFlight: number;
+  /** The RabbitMQ node the replica is connected to (password redacted). */
+  amqp?: string;
   lastError?: string;
 }
 
@@ -68,6 +70,7 @@ interface Slot {
   threads: number;
   consuming: boolean;
   stats: ReplicaStats;
+  amqp?: string;
   lastError?: string;
   /** The replica cannot work with a server it was given: restarting it cannot help. */
   unsupported?: UnsupportedServerError;
@@ -157,6 +160,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         threads: s.threads,
         consuming: s.state === 'ready' && s.consuming,
         inFlight: s.stats.inFlight,
+        ...(s.child && s.amqp !== undefined && { amqp: s.amqp }),
         ...(s.lastError !== undefined && { lastError: s.lastError }),
       })),
       totals: sumStats([this.retired, ...this.slots.map((s) => s.stats)]),
@@ -224,7 +228,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       });
     });
     // The supervisor logs the summary of all its replicas; they log none of their own.
-    this.send(slot, { type: 'start', options: { ...this.opts, summaryIntervalMs: 0 } });
+    this.send(slot, { type: 'start', options: { ...this.opts, summaryIntervalMs: 0 }, slot: slot.slot });
   }
 
   private onMessage(slot: Slot, msg: FromReplica): void {
@@ -241,6 +245,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         slot.stats = msg.stats;
         slot.threads = msg.threads;
         slot.consuming = msg.consuming;
+        slot.amqp = msg.amqp;
         break;
       case 'fatal':
         slot.lastError = msg.message;
