@@ -23,7 +23,7 @@ const runner = new TaskRunner({
   board: new BoardView(data.leaseBoard, threadId),
   log: createLogger(data.logLevel, { thread: threadId }, data.logFormat),
   ...(inbox && data.inbox && { inbox: { pool: inbox, queue: data.inbox.queue, dedupTtlMs: data.inbox.dedupTtlMs } }),
-  post: (results) => parentPort!.postMessage({ dedupResults: results } satisfies ResultsMessage),
+  post: (results, handlerMs) => parentPort!.postMessage({ dedupResults: results, handlerMs } satisfies ResultsMessage),
 });
 
 const control = new BroadcastChannel(data.controlChannel);

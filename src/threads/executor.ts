@@ -74,9 +74,17 @@ function probeFailed(path: string, message: string): ConfigError {
   return new ConfigError('handler', `--handler ${path} cannot be loaded: ${message}`);
 }
 
+/**
+ * A batch is split over the threads only when each share carries at least this much
+ * handler time: a share costs a message each way, more than a fast handler's run.
+ */
+const MIN_SHARE_MS = 1;
+
 class ThreadExecutor implements Executor {
   private readonly piscina: Piscina<WorkerTask, ProbeResult | void>;
   private readonly control: BroadcastChannel;
+  /** Recent handler time per task (ms), from the workers' reports; high at first, so early batches split. */
+  private msPerTask = MIN_SHARE_MS;
 
   constructor(private readonly opts: ExecutorOptions) {
     const file = builtFile('workers/handler-worker.js');
@@ -106,7 +114,9 @@ class ThreadExecutor implements Executor {
       ...(opts.heapMb ? { resourceLimits: { maxOldGenerationSizeMb: opts.heapMb } } : {}),
     });
     this.piscina.on('message', (msg: ResultsMessage) => {
-      if (msg?.dedupResults) opts.onResults(msg.dedupResults);
+      if (!msg?.dedupResults) return;
+      if (msg.dedupResults.length > 0) this.msPerTask = 0.8 * this.msPerTask + 0.2 * (msg.handlerMs / msg.dedupResults.length);
+      opts.onResults(msg.dedupResults);
     });
     // A thread that dies with no batch on it: piscina replaces it; nothing is lost.
     this.piscina.on('error', () => {});
@@ -122,9 +132,10 @@ class ThreadExecutor implements Executor {
     return res.atomic ? { atomic: res.atomic } : {};
   }
 
-  /** One piscina task per thread's share of the batch. */
+  /** One piscina task per thread's share of the batch; one share when the batch's work is too small to split. */
   submit(tasks: Task[]): void {
-    const shares = Math.min(this.opts.threads, tasks.length);
+    const worth = Math.floor((this.msPerTask * tasks.length) / MIN_SHARE_MS);
+    const shares = Math.max(1, Math.min(this.opts.threads, tasks.length, worth));
     const size = Math.ceil(tasks.length / shares);
     for (let i = 0; i < tasks.length; i += size) {
       const share = tasks.slice(i, i + size);

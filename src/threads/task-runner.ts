@@ -41,8 +41,8 @@ export interface TaskRunnerOptions {
   log: Logger;
   /** Postgres inbox mode: the pool and what goes into each inbox row. */
   inbox?: { pool: pg.Pool; queue: string; dedupTtlMs: number };
-  /** Receives the results of one turn. */
-  post(results: TaskResult[]): void;
+  /** Receives the results of one turn, and how long their handler calls took in all (ms). */
+  post(results: TaskResult[], handlerMs: number): void;
 }
 
 /** A running call's abort state; its AbortController is made only if the handler reads `ctx.signal`. */
@@ -56,6 +56,7 @@ export class TaskRunner {
   private readonly waiting: { task: Task; done: () => void }[] = [];
   private readonly running = new Map<number, Running>();
   private results: TaskResult[] = [];
+  private resultsMs = 0;
   private posting = false;
 
   constructor(private readonly opts: TaskRunnerOptions) {}
@@ -104,8 +105,10 @@ export class TaskRunner {
       const { task, done } = this.waiting.shift()!;
       // Marked running before the call, so the loop counts it at once.
       this.running.set(task.taskId, {});
+      const t0 = performance.now();
       void this.call(task).then((result) => {
         this.running.delete(task.taskId);
+        this.resultsMs += performance.now() - t0;
         this.post(result);
         done();
         this.pump();
@@ -176,8 +179,10 @@ export class TaskRunner {
     setImmediate(() => {
       this.posting = false;
       const results = this.results;
+      const ms = this.resultsMs;
       this.results = [];
-      this.opts.post(results);
+      this.resultsMs = 0;
+      this.opts.post(results, ms);
     });
   }
 }

@@ -80,6 +80,8 @@ export type TaskResult = { taskId: number } & (
 /** What a worker posts on its parentPort. */
 export interface ResultsMessage {
   dedupResults: TaskResult[];
+  /** Time their handler calls took in all, ms: the executor sizes its batch shares by it. */
+  handlerMs: number;
 }
 
 /** Posted on the control channel: the task's `ctx.signal` must fire. */
