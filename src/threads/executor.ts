@@ -80,6 +80,11 @@ function probeFailed(path: string, message: string): ConfigError {
  */
 const MIN_SHARE_MS = 1;
 
+/** How many shares to split `tasks` tasks into over `threads` threads, given the handler time per task. */
+export function sharesFor(tasks: number, threads: number, msPerTask: number): number {
+  return Math.max(1, Math.min(threads, tasks, Math.floor((msPerTask * tasks) / MIN_SHARE_MS)));
+}
+
 class ThreadExecutor implements Executor {
   private readonly piscina: Piscina<WorkerTask, ProbeResult | void>;
   private readonly control: BroadcastChannel;
@@ -134,8 +139,7 @@ class ThreadExecutor implements Executor {
 
   /** One piscina task per thread's share of the batch; one share when the batch's work is too small to split. */
   submit(tasks: Task[]): void {
-    const worth = Math.floor((this.msPerTask * tasks.length) / MIN_SHARE_MS);
-    const shares = Math.max(1, Math.min(this.opts.threads, tasks.length, worth));
+    const shares = sharesFor(tasks.length, this.opts.threads, this.msPerTask);
     const size = Math.ceil(tasks.length / shares);
     for (let i = 0; i < tasks.length; i += size) {
       const share = tasks.slice(i, i + size);
