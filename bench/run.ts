@@ -15,13 +15,15 @@ import { cpus, hostname, tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import amqp, { type ConfirmChannel } from 'amqplib';
+import type { ConfirmChannel } from 'amqplib';
 import { Redis } from 'ioredis';
 import { chart } from './lib/chart.js';
 import { LedgerWatcher } from './lib/ledger.js';
 import { bodyOf, buildMessages, type MessageSet } from './lib/messages.js';
 import { table, writeResult, type ScenarioResult, type VariantResult } from './lib/report.js';
 import { amqpNodes } from '../src/amqp/broker.js';
+import { connectAnyNode } from '../src/amqp/connect-any.js';
+import { ConfigError } from '../src/common/errors.js';
 import { clusterEnv, killQueueLeader, longestStall } from './lib/cluster-chaos.js';
 import type { RabbitCluster } from './lib/rabbit-cluster.js';
 import { closeConnections, forEachKeys, startRedisServer, type RedisServer } from './lib/services.js';
@@ -33,8 +35,6 @@ import { startVariant, type RunningVariant } from './lib/variants.js';
 import { SCENARIOS } from './scenarios/index.js';
 import type { Chaos, Scenario, Variant } from './scenarios/types.js';
 
-const AMQP_URL = process.env.DEDUP_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
-const REDIS_URL = process.env.DEDUP_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PG_URL = process.env.DEDUP_BENCH_PG_URL ?? 'postgres://postgres:postgres@127.0.0.1:5432/test';
 const POLL_MS = 200;
 /** A variant that finishes faster than this measures mostly start-up and the first batch: its ratio is noise. */
@@ -61,12 +61,14 @@ export const BENCH_FLAGS = {
   all: { type: 'boolean', doc: 'run every scenario, chaos ones included' },
   list: { type: 'boolean', doc: 'list the scenarios and exit' },
   scale: { type: 'string', value: 'F', doc: 'messages per scenario times F (0.2 for a smoke run)', default: '1' },
+  amqp: { type: 'string', value: 'URL[,URL...]', doc: 'RabbitMQ, or the nodes of one cluster (env DEDUP_AMQP_URL)', default: 'amqp://guest:guest@127.0.0.1:5672' },
+  redis: { type: 'string', value: 'URL', doc: 'the Redis the one-Redis variants and the baselines use (env DEDUP_REDIS_URL)', default: 'redis://127.0.0.1:6379' },
   out: { type: 'string', value: 'DIR', doc: 'where the JSON results and SVG charts go (bench/results for the reference ones)', default: './bench-results' },
 } as const;
 
 /** Measurements that are not message runs: name -> what it says, and the run (returns a printable table). */
 const MEASUREMENTS: Record<string, { about: string; run(resultsDir: string): Promise<string> }> = {
-  'record-size': { about: 'Redis memory per completion record (used_memory growth over 20,000 UUIDs) per store mode, with and without a 32-byte result', run: recordSizes },
+  'record-size': { about: 'Redis memory per completion record (used_memory growth over 20,000 and 100,000 UUIDs) per store mode, with and without a 32-byte result', run: recordSizes },
 };
 
 export async function main(argv: string[]): Promise<number> {
@@ -81,14 +83,18 @@ export async function main(argv: string[]): Promise<number> {
   }
   const names = values.scenario?.split(',');
   const unknown = names?.filter((n) => !SCENARIOS.some((s) => s.name === n) && !(n in MEASUREMENTS)) ?? [];
-  if (unknown.length) throw new Error(`unknown scenario ${unknown.join(', ')} (see --list)`);
+  if (unknown.length) throw new ConfigError('scenario', `--scenario: unknown scenario ${unknown.join(', ')} (see --list)`);
   const chosen = SCENARIOS.filter((s) => (names ? names.includes(s.name) : values.all || s.quick));
   const scale = Number(values.scale ?? 1);
-  if (!(scale > 0)) throw new Error('--scale must be a positive number');
+  if (!(scale > 0)) throw new ConfigError('scale', '--scale must be a positive number, e.g. 0.2');
   const out = resolvePath(values.out ?? 'bench-results');
+  const AMQP_URL = values.amqp ?? process.env.DEDUP_AMQP_URL ?? BENCH_FLAGS.amqp.default;
+  const REDIS_URL = values.redis ?? process.env.DEDUP_REDIS_URL ?? BENCH_FLAGS.redis.default;
+  if (!amqpNodes(AMQP_URL).every((u) => /^amqps?:\/\//.test(u))) throw new ConfigError('amqp', '--amqp must be amqp://… or amqps://… URLs, comma-separated');
+  if (!/^rediss?:\/\//.test(REDIS_URL)) throw new ConfigError('redis', '--redis must be a redis://… or rediss://… URL');
 
-  // DEDUP_AMQP_URL may list a cluster's nodes: the bench's own channel uses the first; dedup-pool gets them all.
-  const conn = await amqp.connect(amqpNodes(AMQP_URL)[0]!);
+  // --amqp may list a cluster's nodes: the bench's own channel uses the first that answers; dedup-pool gets them all.
+  const conn = await connectAnyNode(AMQP_URL, 'dedup-pool bench');
   conn.on('error', (err: Error) => process.stderr.write(`bench: AMQP error: ${err.message}\n`));
   const ch = await conn.createConfirmChannel();
   const extra = await Promise.all([startRedisServer(), startRedisServer()]);

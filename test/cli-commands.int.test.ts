@@ -40,7 +40,17 @@ describe('dedup-pool help, version and flag errors', () => {
     const out = stdout(p);
     expect(out).toMatch(/noop-baseline +\[quick\]/);
     expect(out).toContain('chaos-kill-replica');
-    for (const flag of ['--scenario a,b', '--all', '--list', '--scale F']) expect(out).toContain(flag);
+    for (const flag of ['--scenario a,b', '--all', '--list', '--scale F', '--amqp URL[,URL...]', '--redis URL']) expect(out).toContain(flag);
+  });
+
+  it.each([
+    [['--scenario', 'nope'], /--scenario: unknown scenario nope/],
+    [['--amqp', 'rabbit:5672'], /--amqp must be amqp:\/\/… or amqps:\/\/… URLs/],
+    [['--redis', '127.0.0.1:6379'], /--redis must be a redis:\/\/… or rediss:\/\/… URL/],
+  ])('bench %j: names the flag and exits 2 before running anything', async (args, message) => {
+    const p = spawnCli(['bench', ...args]);
+    expect(await p.exited).toBe(2);
+    expect(p.stderr.join('')).toMatch(message);
   });
 
   it('--version prints the package version', async () => {

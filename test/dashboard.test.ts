@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { createMetrics } from '../src/supervisor/metrics.js';
 import { newStats } from '../src/replica/stats.js';
@@ -37,6 +37,14 @@ describe('README', () => {
     const row = readme.split('\n').find((l) => l.startsWith('| `GET /metrics`'))!;
     const listed = new Set(row.match(/dedup_[a-z_]+[a-z]/g)!.filter((n) => n !== 'dedup_supervisor'));
     expect([...listed].sort()).toEqual([...(await exportedNames())].sort());
+  });
+
+  it('names every Lua script the store ships, and counts them right', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const scripts = readdirSync(new URL('../src/store/lua/', import.meta.url)).filter((f) => f.endsWith('.lua') && !f.endsWith('.lib.lua'));
+    const words = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'ten'];
+    expect(readme).toContain(`holds ${words[scripts.length]} scripts`);
+    for (const f of scripts) expect(readme).toContain(`\`${f}\``);
   });
 });
 

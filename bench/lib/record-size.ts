@@ -54,38 +54,56 @@ export async function measureRecordSize(store: DedupStore, probes: Redis[], ids:
 /**
  * The `record-size` measurement: bytes per record for each store mode (one Redis,
  * three independent masters: summed over the three, a Redis Cluster: summed over
- * its masters), with no result and with a 32-byte one, each on fresh servers.
+ * its masters), with no result and with a 32-byte one, each on fresh servers, over
+ * 20,000 and 100,000 ids: each master has costs that grow with the write stream up
+ * to a bound (its Lua heap, client buffers), which the larger count spreads thinner.
  */
 export async function recordSizes(resultsDir: string): Promise<string> {
-  const IDS = 20_000;
-  const rows: { mode: string; resultBytes: number; bytesPerRecord: number }[] = [];
-  const opts = { lockTtlMs: 30_000, dedupTtlMs: 24 * 3600_000 };
-  for (const resultBytes of [0, 32]) {
-    for (const mode of ['1 Redis', '3 independent masters', 'Redis Cluster (3 masters)']) {
-      if (mode === 'Redis Cluster (3 masters)') {
-        const cluster = await startRedisCluster();
-        const store = new DedupStore(connectCluster(cluster.urls), { keys: keysFor('rs', 'q', { legacy: false }), ...opts });
-        const probes = (await cluster.masters()).map((m) => new Redis(m.url));
-        await new Promise((r) => setTimeout(r, 500));
-        rows.push({ mode, resultBytes, bytesPerRecord: (await measureRecordSize(store, probes, IDS, resultBytes)).bytesPerRecord });
-        await store.close();
-        probes.forEach((p) => p.disconnect());
-        await cluster.stop();
-        continue;
+  const COUNTS = [20_000, 100_000];
+  const rows: { mode: string; ids: number; resultBytes: number; bytesPerRecord: number }[] = [];
+  for (const ids of COUNTS) {
+    for (const resultBytes of [0, 32]) {
+      for (const mode of ['1 Redis', '3 independent masters', 'Redis Cluster (3 masters)']) {
+        const measure = mode === 'Redis Cluster (3 masters)' ? onCluster : (n: number, r: number) => onServers(mode === '1 Redis' ? 1 : 3, n, r);
+        rows.push({ mode, ids, resultBytes, bytesPerRecord: (await measure(ids, resultBytes)).bytesPerRecord });
       }
-      const servers = await Promise.all(Array.from({ length: mode === '1 Redis' ? 1 : 3 }, () => startRedisServer()));
-      const store = new DedupStore(servers.map((s) => connectRedis(s.url)), { keys: keysFor('rs', 'q'), ...opts });
-      const probes = servers.map((s) => new Redis(s.url));
-      await new Promise((r) => setTimeout(r, 300));
-      rows.push({ mode, resultBytes, bytesPerRecord: (await measureRecordSize(store, probes, IDS, resultBytes)).bytesPerRecord });
-      await store.close();
-      probes.forEach((p) => p.disconnect());
-      await Promise.all(servers.map((s) => s.kill()));
     }
   }
   mkdirSync(resultsDir, { recursive: true });
   const file = `${resultsDir}/${new Date().toISOString().slice(0, 10)}-record-size.json`;
-  writeFileSync(file, `${JSON.stringify({ scenario: 'record-size', ids: IDS, date: new Date().toISOString(), rows }, null, 2)}\n`);
-  const table = rows.map((r) => `${r.mode.padEnd(28)} ${String(r.resultBytes).padStart(6)} ${r.bytesPerRecord.toFixed(1).padStart(10)}`);
-  return [`record-size: Redis used_memory growth per completion record, ${IDS} UUID ids`, `${'store'.padEnd(28)} ${'result'.padStart(6)} ${'bytes/rec'.padStart(10)}`, ...table, `wrote ${file}`].join('\n');
+  writeFileSync(file, `${JSON.stringify({ scenario: 'record-size', date: new Date().toISOString(), rows }, null, 2)}\n`);
+  const table = rows.map((r) => `${r.mode.padEnd(28)} ${String(r.ids).padStart(7)} ${String(r.resultBytes).padStart(6)} ${r.bytesPerRecord.toFixed(1).padStart(10)}`);
+  return [`record-size: Redis used_memory growth per completion record (UUID ids)`, `${'store'.padEnd(28)} ${'ids'.padStart(7)} ${'result'.padStart(6)} ${'bytes/rec'.padStart(10)}`, ...table, `wrote ${file}`].join('\n');
+}
+
+const STORE_OPTS = { lockTtlMs: 30_000, dedupTtlMs: 24 * 3600_000 };
+
+/** One measurement on a fresh Redis Cluster of 3 masters + 3 replicas. */
+async function onCluster(ids: number, resultBytes: number): Promise<RecordSize> {
+  const cluster = await startRedisCluster();
+  const store = new DedupStore(connectCluster(cluster.urls), { keys: keysFor('rs', 'q', { legacy: false }), ...STORE_OPTS });
+  const probes = (await cluster.masters()).map((m) => new Redis(m.url));
+  try {
+    await new Promise((r) => setTimeout(r, 500));
+    return await measureRecordSize(store, probes, ids, resultBytes);
+  } finally {
+    await store.close();
+    probes.forEach((p) => p.disconnect());
+    await cluster.stop();
+  }
+}
+
+/** One measurement on `n` fresh independent redis-servers (a quorum when n > 1). */
+async function onServers(n: number, ids: number, resultBytes: number): Promise<RecordSize> {
+  const servers = await Promise.all(Array.from({ length: n }, () => startRedisServer()));
+  const store = new DedupStore(servers.map((s) => connectRedis(s.url)), { keys: keysFor('rs', 'q'), ...STORE_OPTS });
+  const probes = servers.map((s) => new Redis(s.url));
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    return await measureRecordSize(store, probes, ids, resultBytes);
+  } finally {
+    await store.close();
+    probes.forEach((p) => p.disconnect());
+    await Promise.all(servers.map((s) => s.kill()));
+  }
 }

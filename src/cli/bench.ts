@@ -27,14 +27,14 @@ export const bench: Command = {
     const flags = flagsOf(BENCH_FLAGS);
     const width = Math.max(...SCENARIOS.map((s) => s.name.length));
     const about = `Each scenario publishes the same messages to every variant (raw amqplib, the naive
-EXISTS-then-SET design, dedup-pool), one after another against the local RabbitMQ and
-Redis, and prints a table of ids/s, duplicate executions and losses, with ratios
+EXISTS-then-SET design, dedup-pool), one after another against RabbitMQ and Redis
+(--amqp, --redis: the local ones by default), and prints a table of ids/s, duplicate executions and losses, with ratios
 against the raw baseline of the same run. Without flags it runs the [quick] set.
 
 Scenarios:
 ${SCENARIOS.map((s) => `  ${s.name.padEnd(width)}  ${s.quick ? '[quick] ' : ''}${s.about}`).join('\n')}
 
-Exit codes: 0 done; 1 a run failed.`;
+Exit codes: 0 done; 1 a run failed; 2 a bad flag.`;
     return renderHelp({ ...this, flags, about });
   },
   async run(args) {
