@@ -24,8 +24,7 @@ import { table, writeResult, type ScenarioResult, type VariantResult } from './l
 import { amqpNodes } from '../src/amqp/broker.js';
 import { connectAnyNode } from '../src/amqp/connect-any.js';
 import { ConfigError } from '../src/common/errors.js';
-import { clusterEnv, killQueueLeader, longestStall } from './lib/cluster-chaos.js';
-import type { RabbitCluster } from './lib/rabbit-cluster.js';
+import { clusterEnv, longestStall } from './lib/cluster-chaos.js';
 import { closeConnections, forEachKeys, startRedisServer, type RedisServer } from './lib/services.js';
 import { startRedisCluster, type RedisClusterHarness } from './lib/redis-cluster.js';
 import { recordSizes } from './lib/record-size.js';
@@ -46,8 +45,8 @@ export interface Env {
   amqpUrl: string;
   /** Declare a variant's work queue. */
   declare(queue: string): Promise<unknown>;
-  /** Set for scenarios run on a RabbitMQ cluster of their own. */
-  rabbitCluster?: RabbitCluster;
+  /** Set for scenarios run on a RabbitMQ cluster of their own: SIGKILL the node of `queue`'s leader; returns its name. */
+  killQueueLeader?(queue: string): Promise<string>;
   redis: Redis[];
   urls: string[];
   extra: RedisServer[];
@@ -161,10 +160,13 @@ async function runVariant(s: Scenario, v: Variant, messages: MessageSet, env: En
   const mode = v.kind === 'dedup' ? (v.mode ?? 'plain') : 'plain';
   const sink = await prepareSink(mode, tag, PG_URL);
 
-  const before = await redisSnapshot(env);
+  // The Redis the variant writes to: the cluster's masters (summed), or the one-Redis/quorum instances.
+  const onCluster = v.kind === 'dedup' && v.redis === 'cluster';
+  const probes = onCluster ? await Promise.all((await env.redisCluster!.masters()).map((m) => readyStatsClient(m.url))) : env.redis;
+  const before = await redisSnapshot(probes);
   const rabbit = rabbitPid();
   const rabbitCpu0 = rabbit ? cpuSeconds(rabbit) : 0;
-  const redisCpu0 = before.reduce((n, c) => n + (c ? cpuSeconds(c.pid) : 0), 0);
+  const redisCpu0 = before.map((c) => (c ? cpuSeconds(c.pid) : 0));
   const running = await startVariant(v, {
     pgUrl: PG_URL,
     queue,
@@ -215,7 +217,8 @@ async function runVariant(s: Scenario, v: Variant, messages: MessageSet, env: En
   ledger.poll();
   process.stderr.write('\n');
 
-  const after = await redisSnapshot(env);
+  const after = await redisSnapshot(probes);
+  if (onCluster) probes.forEach((r) => r.disconnect());
   const wall = Math.max(0.001, (Date.now() - started) / 1000);
   const seconds = Math.max(0.001, (ledger.lastAt - ledger.firstAt) / 1000);
   const dlq = v.kind === 'dedup' ? (await env.ch.checkQueue(`${queue}.dlq`)).messageCount : 0;
@@ -238,11 +241,12 @@ async function runVariant(s: Scenario, v: Variant, messages: MessageSet, env: En
     redisCommandsPerMessage: callsDelta(before, after) / messages.order.length,
     redisRoundTripsPerMessage: counters.redisCalls === null ? null : counters.redisCalls / Math.max(1, counters.deliveries),
     mainThreadCpuUsPerMessage: (1e6 * [...mainCpu].reduce((a, [pid, s]) => a + s - (mainCpuAtStart.get(pid) ?? 0), 0)) / Math.max(1, counters.deliveries),
-    redisBytesPerRecord: v.kind === 'raw' || !after[0] || !before[0] ? null : Math.max(0, after[0].usedMemory - before[0].usedMemory) / messages.unique,
+    redisBytesPerRecord: v.kind === 'raw' ? null : bytesPerRecord(onCluster ? before : before.slice(0, 1), after, messages.unique),
     cpu: {
       consumersPct: (100 * [...cpu.values()].reduce((a, b) => a + b, 0)) / wall,
       rabbitmqPct: rabbit ? (100 * (cpuSeconds(rabbit) - rabbitCpu0)) / wall : 0,
-      redisPct: (100 * (after.reduce((n, c, i) => n + cpuSeconds((c ?? before[i])?.pid ?? 0), 0) - redisCpu0)) / wall,
+      // Instances up at both ends only: a killed one's CPU is gone with its process.
+      redisPct: (100 * after.reduce((n, c, i) => n + (c && before[i] ? cpuSeconds(c.pid) - redisCpu0[i]! : 0), 0)) / wall,
     },
     replicaRestarts: counters.replicaRestarts,
     timedOut,
@@ -289,7 +293,7 @@ function chaosScheduler(c: Chaos | undefined, running: RunningVariant, env: Env,
       case 'kill-rabbit-node':
         if (!fired) {
           fired = true;
-          mark(`RabbitMQ node ${await killQueueLeader(env.rabbitCluster!, queue)} (queue leader) killed`);
+          mark(`RabbitMQ node ${await env.killQueueLeader!(queue)} (queue leader) killed`);
         }
         return;
       case 'kill-redis-master':
@@ -341,9 +345,22 @@ function statsClient(url: string): Redis {
   return r;
 }
 
+/** A statsClient once connected (it fails commands sent before that). */
+async function readyStatsClient(url: string): Promise<Redis> {
+  const r = statsClient(url);
+  if (r.status !== 'ready') await new Promise((resolve) => r.once('ready', resolve));
+  return r;
+}
+
 /** Counters of each Redis instance; null for one that is down. */
-function redisSnapshot(env: Env): Promise<(RedisCounters | null)[]> {
-  return Promise.all(env.redis.map((r) => redisCounters(r).catch(() => null)));
+function redisSnapshot(clients: Redis[]): Promise<(RedisCounters | null)[]> {
+  return Promise.all(clients.map((r) => redisCounters(r).catch(() => null)));
+}
+
+/** used_memory growth per record, summed over `before`'s instances; null when one of them was down at either end. */
+function bytesPerRecord(before: (RedisCounters | null)[], after: (RedisCounters | null)[], records: number): number | null {
+  if (before.some((b, i) => !b || !after[i])) return null;
+  return Math.max(0, before.reduce((n, b, i) => n + after[i]!.usedMemory - b!.usedMemory, 0)) / records;
 }
 
 function callsDelta(before: (RedisCounters | null)[], after: (RedisCounters | null)[]): number {

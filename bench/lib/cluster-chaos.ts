@@ -5,7 +5,7 @@
  */
 import amqp from 'amqplib';
 import type { Env } from '../run.js';
-import { startRabbitCluster, type RabbitCluster } from './rabbit-cluster.js';
+import { startRabbitCluster, type RabbitNode } from './rabbit-cluster.js';
 
 /** Run `fn` with an Env pointing at a fresh cluster: quorum queues declared on the first node, the bench's channel on the last. */
 export async function clusterEnv<T>(base: Env, fn: (env: Env) => Promise<T>): Promise<T> {
@@ -13,12 +13,13 @@ export async function clusterEnv<T>(base: Env, fn: (env: Env) => Promise<T>): Pr
   const cluster = await startRabbitCluster(3);
   const conn = await amqp.connect(cluster.nodes[2]!.url);
   conn.on('error', () => {});
+  // Looked up as soon as a queue is declared (rabbitmqctl takes seconds here), so the kill lands when the scenario says.
+  const leaders = new Map<string, Promise<RabbitNode>>();
   try {
     const ch = await conn.createConfirmChannel();
     const env: Env = {
       ...base,
       ch,
-      rabbitCluster: cluster,
       amqpUrl: cluster.amqpList,
       // The leader goes where the queue is declared: on node 1, never under the bench's own channel.
       async declare(queue) {
@@ -26,6 +27,12 @@ export async function clusterEnv<T>(base: Env, fn: (env: Env) => Promise<T>): Pr
         const c = await amqp.connect(cluster.nodes[0]!.url);
         await (await c.createChannel()).assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
         await c.close();
+        leaders.set(queue, cluster.leaderOf(queue));
+      },
+      async killQueueLeader(queue) {
+        const leader = await (leaders.get(queue) ?? cluster.leaderOf(queue));
+        cluster.kill(leader);
+        return leader.name;
       },
     };
     return await fn(env);
@@ -33,13 +40,6 @@ export async function clusterEnv<T>(base: Env, fn: (env: Env) => Promise<T>): Pr
     await conn.close().catch(() => {});
     await cluster.stop();
   }
-}
-
-/** SIGKILL the node of `queue`'s leader; returns its name. */
-export async function killQueueLeader(cluster: RabbitCluster, queue: string): Promise<string> {
-  const leader = await cluster.leaderOf(queue);
-  cluster.kill(leader);
-  return leader.name;
 }
 
 /** Longest stretch (ms) without a new id in `series` ([epoch ms, ids so far]) from `from` until `total` ids. */

@@ -12,6 +12,7 @@ import { keysFor } from '../../src/store/keys.js';
 import { connectCluster, connectRedis } from '../../src/store/redis-clients.js';
 import { startRedisCluster } from './redis-cluster.js';
 import { startRedisServer } from './services.js';
+import { redisCounters } from './system.js';
 
 export interface RecordSize {
   ids: number;
@@ -20,16 +21,7 @@ export interface RecordSize {
   keys: number;
 }
 
-/**
- * used_memory less the replication backlog and the replicas' output buffers: on a
- * master those grow with the write stream up to a fixed cap (1 MB of backlog by
- * default), whatever the records cost.
- */
-async function usedMemory(r: Redis): Promise<number> {
-  const info = await r.info('memory');
-  const field = (name: string): number => Number(new RegExp(`${name}:(\\d+)`).exec(info)?.[1] ?? 0);
-  return field('used_memory') - field('mem_replication_backlog') - field('mem_clients_slaves');
-}
+const usedMemory = async (r: Redis): Promise<number> => (await redisCounters(r)).usedMemory;
 
 /** Complete `ids` UUIDs through `store` (in batches of 256), with a result of `resultBytes` bytes or none. */
 export async function measureRecordSize(store: DedupStore, probes: Redis[], ids: number, resultBytes: number): Promise<RecordSize> {

@@ -31,19 +31,21 @@ export function rabbitPid(): number | undefined {
 
 export interface RedisCounters {
   calls: number;
+  /** used_memory less the replication backlog and replica buffers (on a master they grow with writes to a fixed cap). */
   usedMemory: number;
   pid: number;
 }
 
 export async function redisCounters(redis: Redis): Promise<RedisCounters> {
   const info = [await redis.info('commandstats'), await redis.info('memory'), await redis.info('server')].join('\n');
+  const field = (name: string): number => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1] ?? 0);
   let calls = 0;
   for (const m of info.matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)) {
     if (m[1] !== 'info') calls += Number(m[2]);
   }
   return {
     calls,
-    usedMemory: Number(/^used_memory:(\d+)/m.exec(info)?.[1] ?? 0),
+    usedMemory: field('used_memory') - field('mem_replication_backlog') - field('mem_clients_slaves'),
     pid: Number(/^process_id:(\d+)/m.exec(info)?.[1] ?? 0),
   };
 }
