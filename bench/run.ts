@@ -398,7 +398,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     (code) => (process.exitCode = code),
     (err: unknown) => {
       console.error(`bench: ${(err as Error).message}`);
-      process.exitCode = 1;
+      process.exitCode = err instanceof ConfigError ? 2 : 1;
     },
   );
 }
