@@ -48,10 +48,23 @@ describe('--queue-type', () => {
 
   const opts = () => ({ queue, handler: LEDGER_HANDLER, prefix: `test:qtype:${queue}`, threads: 0, queueType: 'quorum' as const, logLevel: 'silent' as const });
 
-  it('quorum: the work queue and its .dlq and .retry are all quorum queues', async () => {
+  it('quorum: the work queue and its .dlq and .retry are all quorum queues, dead-lettering to .dlq', async () => {
     await setup('new');
-    replica = await new Replica(opts()).start();
+    const lines: Record<string, unknown>[] = [];
+    replica = await new Replica(opts(), capturingLogger(lines)).start();
     for (const q of [queue, `${queue}.dlq`, `${queue}.retry`]) expect(await isQuorum(conn, q), q).toBe(true);
+    expect(lines.filter((l) => /dead-letter/.test(String(l.msg)))).toEqual([]);
+  });
+
+  it('an existing quorum queue without a dead-letter exchange: a warning says the broker drops past its delivery limit, and what to do', async () => {
+    await setup('nodlx');
+    await ch.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    const lines: Record<string, unknown>[] = [];
+    // The default --queue-type (classic) too: the queue's own type is what counts.
+    replica = await new Replica({ ...opts(), queueType: 'classic' }, capturingLogger(lines)).start();
+    await waitFor(() => replica!.ready, 10_000, 'consuming');
+    const warning = lines.find((l) => l.queue === queue && /has no dead-letter exchange/.test(String(l.msg)));
+    expect(warning?.msg).toMatch(/drops a message instead of dead-lettering it, unless a policy sets one; add a policy .* dead-letter-routing-key .*\.dlq/);
   });
 
   it('an existing classic queue is used as it is, with a warning naming both types', async () => {

@@ -45,7 +45,9 @@ export type TopologyNote =
   /** The queue exists with another type than asked for: it is used as it is. */
   | { kind: 'type-mismatch'; queue: string; actual: QueueType; wanted: QueueType }
   /** A side queue cannot be reached (a classic queue whose node is down): publishes to it fail until it is back. */
-  | { kind: 'unavailable'; queue: string; error: string };
+  | { kind: 'unavailable'; queue: string; error: string }
+  /** An existing quorum work queue declared without a dead-letter exchange: past its delivery limit the broker drops messages (unless a policy sets one). */
+  | { kind: 'no-dead-letter'; queue: string; dlq: string };
 
 /**
  * Declare what the pool needs. An existing queue is used as it is (its arguments
@@ -66,6 +68,8 @@ export async function assertTopology(conn: ChannelModel, names: QueueNames, opts
     ...(quorum && opts.deliveryLimit !== undefined && { 'x-delivery-limit': opts.deliveryLimit }),
   });
   if (work) notes.push(work);
+  const workIsQuorum = work?.kind === 'type-mismatch' ? work.actual === 'quorum' : quorum;
+  if (workIsQuorum && (await lacksDeadLetterExchange(conn, names.queue))) notes.push({ kind: 'no-dead-letter', queue: names.queue, dlq: names.dlq });
   const side: [string, Record<string, unknown>][] = [
     [names.dlq, {}],
     [names.retry, { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': names.queue, ...safeDeadLetters }],
@@ -96,6 +100,16 @@ async function ensureQueue(conn: ChannelModel, queue: string, type: QueueType, a
   const probe = await onChannel(conn, (ch) => ch.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': type } }));
   const actual = probe instanceof Error ? typeFromMismatch(probe.message) : undefined;
   return actual && actual !== type ? { kind: 'type-mismatch', queue, actual, wanted: type } : undefined;
+}
+
+/**
+ * Whether a quorum queue was declared without `x-dead-letter-exchange` (the broker
+ * names the current value when a declare asks for another one). A policy may still
+ * give it one: policies do not show here.
+ */
+async function lacksDeadLetterExchange(conn: ChannelModel, queue: string): Promise<boolean> {
+  const probe = await onChannel(conn, (ch) => ch.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum', 'x-dead-letter-exchange': '' } }));
+  return probe instanceof Error && /inequivalent arg 'x-dead-letter-exchange'.*current is none/.test(probe.message);
 }
 
 /** From "inequivalent arg 'x-queue-type' ... but current is 'classic'" (or "... current is none": classic). */

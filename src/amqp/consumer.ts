@@ -231,6 +231,11 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
           { queue: n.queue, type: n.actual, queueType: n.wanted },
           `queue ${n.queue} exists as a ${n.actual} queue: --queue-type ${n.wanted} applies only to queues the pool creates (a queue's type cannot change; it is used as it is)`,
         );
+      } else if (n.kind === 'no-dead-letter') {
+        this.log.warn(
+          { queue: n.queue },
+          `quorum queue ${n.queue} has no dead-letter exchange: past its delivery limit (20 by default since RabbitMQ 4.0) the broker drops a message instead of dead-lettering it, unless a policy sets one; add a policy (dead-letter-exchange "", dead-letter-routing-key ${n.dlq}, dead-letter-strategy at-least-once) or let the pool create the queue`,
+        );
       } else {
         this.log.error({ queue: n.queue, err: n.error }, `queue ${n.queue} is unavailable: messages that go there are requeued until it is back`);
       }
