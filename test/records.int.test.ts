@@ -1,7 +1,8 @@
 /** Compact completion records: their memory, the exact dedup window, and records too long for a hash entry. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { DedupStore, connectRedis, encodeRecord, fingerprint, keysFor } from '../src/index.js';
+import { DedupStore, connectRedis, encodeRecord, fingerprint, keysFor, type Lease } from '../src/index.js';
+import { SLOTS_PER_WINDOW } from '../src/store/dedup-store.js';
 import { measureRecordSize } from '../bench/lib/record-size.js';
 import { startRedisServer, type RedisServer } from './helpers/redis-servers.js';
 import { waitFor } from './helpers/services.js';
@@ -38,6 +39,35 @@ describe('compact completion records', () => {
     expect(size.bytesPerRecord).toBeLessThanOrEqual(64);
     // One small hash per bucket, not a key per id.
     expect(size.keys).toBeLessThanOrEqual(1024);
+  });
+
+  it('a complete call repeated after it failed part-way counts what it wrote as written, and nothing else', async () => {
+    // In a Redis Cluster a script that stops on a moved slot keeps the writes it made: the
+    // store calls it again for those ids with the retry flag. Played here on one Redis.
+    const ttl = 60_000;
+    const keys = keysFor('rec', 'retry');
+    const store = await storeWith('retry', ttl);
+    const client = connectRedis(server.url);
+    await new Promise((ready) => client.once('ready', ready));
+    const shared = [...keys.prefixes, ttl, Math.ceil(ttl / SLOTS_PER_WINDOW)];
+    const leaseOf = async (id: string) => {
+      const b = await store.begin(id);
+      if (b.state !== 'acquired') throw new Error(`expected a lease, got ${b.state}`);
+      return b.lease;
+    };
+    const argsOf = (lease: Lease, record: string) => {
+      const k = keys.id(lease.id);
+      return [k.tag, k.part, k.field, lease.token, lease.fences[0]!, record];
+    };
+    const [mine, other] = [await leaseOf('retry-1'), await leaseOf('retry-2')];
+    const recordOf = (id: string) => encodeRecord(fingerprint(Buffer.from(id)), undefined, 1024);
+    // The first try wrote both records (their leases ended with it), then its reply was lost.
+    expect(await client.dedupComplete(keys.id('retry-1').tag, ...shared, '0', ...argsOf(mine, recordOf('retry-1')), ...argsOf(other, recordOf('retry-2')))).toEqual([1, 1]);
+    // Repeated as a retry: each id whose record is there, exactly as written, counts as written.
+    expect(await client.dedupComplete(keys.id('retry-1').tag, ...shared, '1', ...argsOf(mine, recordOf('retry-1')), ...argsOf(other, 'another body:x'))).toEqual([1, 0]);
+    // Not a retry: a lease that is gone is another run's business, whatever the record says.
+    expect(await client.dedupComplete(keys.id('retry-1').tag, ...shared, '0', ...argsOf(mine, recordOf('retry-1')))).toEqual([0]);
+    client.disconnect();
   });
 
   it('a record longer than a hash entry takes a key of its own and is still found', async () => {

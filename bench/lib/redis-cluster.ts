@@ -27,6 +27,16 @@ export interface RedisClusterHarness {
   masters(): Promise<ClusterNode[]>;
   /** SIGKILL one node. */
   kill(node: ClusterNode): Promise<void>;
+  /** The node's cluster id (CLUSTER MYID). */
+  nodeId(node: ClusterNode): Promise<string>;
+  /** The hash slots the node serves by its own account (slots it is migrating away still count). */
+  slotsOf(node: ClusterNode): Promise<number[]>;
+  /**
+   * Move `slots` hash slots (keys included) from one master to another with
+   * `redis-cli --cluster reshard`, while the cluster keeps serving; rejects with the
+   * tail of redis-cli's output if it fails.
+   */
+  reshard(from: ClusterNode, to: ClusterNode, slots: number): Promise<void>;
   /** Until every live node says the cluster is ok (and, with `replicated`, every replica's link to its master is up). */
   waitHealthy(timeoutMs?: number, replicated?: boolean): Promise<void>;
   stop(): Promise<void>;
@@ -95,6 +105,26 @@ export async function startRedisCluster(opts: { nodeTimeoutMs?: number } = {}): 
       const exited = new Promise((r) => node.process.once('exit', r));
       node.process.kill('SIGKILL');
       await exited;
+    },
+    nodeId(node) {
+      return ask(node.port, (r) => r.call('CLUSTER', 'MYID') as Promise<string>);
+    },
+    async slotsOf(node) {
+      const text = await ask(node.port, (r) => r.call('CLUSTER', 'NODES') as Promise<string>);
+      const mine = text.split('\n').find((l) => /\bmyself\b/.test(l))!;
+      // Fields 9 on are slots ("5", "0-5460") and migration states ("[5->-id]"), skipped.
+      return mine.split(' ').slice(8).filter((f) => /^\d+(-\d+)?$/.test(f)).flatMap((f) => {
+        const [lo, hi] = f.split('-').map(Number) as [number, number | undefined];
+        return Array.from({ length: (hi ?? lo) - lo + 1 }, (_, i) => lo + i);
+      });
+    },
+    async reshard(from, to, slots) {
+      const [fromId, toId] = await Promise.all([harness.nodeId(from), harness.nodeId(to)]);
+      const args = ['--cluster', 'reshard', `127.0.0.1:${from.port}`, '--cluster-from', fromId, '--cluster-to', toId, '--cluster-slots', String(slots), '--cluster-yes'];
+      // redis-cli prints a line per slot moved: room for a whole master's worth.
+      await run('redis-cli', args, { maxBuffer: 64 * 1024 * 1024 }).catch((err: Error & { stdout?: string; stderr?: string }) => {
+        throw new Error(`redis-cli --cluster reshard failed: ${err.message}\n${(err.stdout ?? '').slice(-2000)}${err.stderr ?? ''}`);
+      });
     },
     async waitHealthy(timeoutMs = 30_000, replicated = false) {
       const deadline = Date.now() + timeoutMs;

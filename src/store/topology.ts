@@ -21,9 +21,11 @@ export type Vote<T> = { ok: true; value: T } | { ok: false; error: unknown };
 
 /**
  * Call one script for the ids at `idx` on `client`; `route` names a key on the right
- * node; `instance` is the quorum index; `node` names the instance or cluster node.
+ * node; `instance` is the quorum index; `node` names the instance or cluster node;
+ * `retry` is set when these ids were in a call that failed (in a cluster, a script
+ * that fails part-way keeps the writes it made before the failure).
  */
-type Call<T> = (client: Scripts & (ScriptedRedis | ScriptedCluster), route: string, idx: number[], instance: number, node: string) => Promise<T[]>;
+type Call<T> = (client: Scripts & (ScriptedRedis | ScriptedCluster), route: string, idx: number[], instance: number, node: string, retry: boolean) => Promise<T[]>;
 
 /** Errors a cluster gives while it moves slots or elects a new master: worth another try. */
 const TRANSIENT = /CLUSTERDOWN|TRYAGAIN|MOVED|ASK|non local key|not served|Too many Cluster redirections|Connection is closed|Stream isn't writeable|timed? ?out|ECONNREFUSED|ECONNRESET|EPIPE|LOADING|MASTERDOWN|READONLY|Failed to refresh slots cache|None of startup nodes is available/i;
@@ -70,8 +72,8 @@ export class Topology {
     this.calls += this.clients.length;
     const answers: Vote<T[]>[] =
       this.clients.length === 1
-        ? [await call(this.clients[0]!, route, all, 0, '0').then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }))]
-        : (await Promise.allSettled(this.clients.map((c, i) => call(c, route, all, i, String(i))))).map((s) => (s.status === 'fulfilled' ? { ok: true, value: s.value } : { ok: false, error: s.reason }));
+        ? [await call(this.clients[0]!, route, all, 0, '0', false).then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }))]
+        : (await Promise.allSettled(this.clients.map((c, i) => call(c, route, all, i, String(i), false)))).map((s) => (s.status === 'fulfilled' ? { ok: true, value: s.value } : { ok: false, error: s.reason }));
     return ids.map((_, j) => answers.map((a) => (a.ok ? { ok: true, value: a.value[j]! } : a)));
   }
 
@@ -86,7 +88,7 @@ export class Topology {
         [...this.byNode(cluster, ids, pending)].map(async ([node, idx]) => {
           this.calls += 1;
           try {
-            const values = await call(cluster, this.route(ids[idx[0]!]!), idx, 0, node);
+            const values = await call(cluster, this.route(ids[idx[0]!]!), idx, 0, node, attempt > 0);
             idx.forEach((j, k) => (out[j] = [{ ok: true, value: values[k]! }]));
           } catch (error) {
             lastError = error;

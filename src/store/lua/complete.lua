@@ -5,14 +5,17 @@
 --
 -- KEYS[1]    routing only (see begin.lua)
 -- ARGV[1..7] shared arguments (records.lib.lua)
--- ARGV[2+6i] hash tag of id i      ARGV[3+6i] key part     ARGV[4+6i] digest
--- ARGV[5+6i] lease token           ARGV[6+6i] grant counter value of our lease on this instance
--- ARGV[7+6i] completion record value
+-- ARGV[8]    "1" when this call repeats one that failed part-way (Redis Cluster: a slot
+--            moved under it), else "0"
+-- ARGV[3+6i] hash tag of id i      ARGV[4+6i] key part     ARGV[5+6i] digest
+-- ARGV[6+6i] lease token           ARGV[7+6i] grant counter value of our lease on this instance
+-- ARGV[8+6i] completion record value
 -- returns, for each id i, in order: 1 recorded; 0 another lease was granted since ours (nothing written)
 local now = now_ms()
+local retried = ARGV[8] == '1'
 local out = {}
-for i = 1, (#ARGV - 7) / 6 do
-  local tag, part, field, token, mine, record = ARGV[2 + 6 * i], ARGV[3 + 6 * i], ARGV[4 + 6 * i], ARGV[5 + 6 * i], ARGV[6 + 6 * i], ARGV[7 + 6 * i]
+for i = 1, (#ARGV - 8) / 6 do
+  local tag, part, field, token, mine, record = ARGV[3 + 6 * i], ARGV[4 + 6 * i], ARGV[5 + 6 * i], ARGV[6 + 6 * i], ARGV[7 + 6 * i], ARGV[8 + 6 * i]
   local lock, fence = lock_key(tag, part), fence_key(tag, part)
   local holder = redis.call('GET', lock)
   -- Our lease may have expired with nobody taking over: the unchanged grant counter
@@ -20,6 +23,9 @@ for i = 1, (#ARGV - 7) / 6 do
   if holder == token or (not holder and redis.call('GET', fence) == mine) then
     write_record(tag, part, field, record, now)
     redis.call('DEL', lock, fence)
+    out[i] = 1
+  elseif retried and not holder and find_record(tag, part, field, now) == record then
+    -- The failed call wrote this one before it stopped (a script's writes stay): our record.
     out[i] = 1
   else
     out[i] = 0
