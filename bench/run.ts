@@ -52,6 +52,8 @@ export interface Env {
   extra: RedisServer[];
   /** The Redis Cluster of the scenarios that use one, started on first use. */
   redisCluster?: RedisClusterHarness;
+  /** Stats clients of that cluster's masters (as it was started). */
+  clusterProbes?: Redis[];
 }
 
 /** The bench's flags, with the help `dedup-pool bench --help` prints. */
@@ -89,7 +91,7 @@ export async function main(argv: string[]): Promise<number> {
   const out = resolvePath(values.out ?? 'bench-results');
   const AMQP_URL = values.amqp ?? process.env.DEDUP_AMQP_URL ?? BENCH_FLAGS.amqp.default;
   const REDIS_URL = values.redis ?? process.env.DEDUP_REDIS_URL ?? BENCH_FLAGS.redis.default;
-  if (!amqpNodes(AMQP_URL).every((u) => /^amqps?:\/\//.test(u))) throw new ConfigError('amqp', '--amqp must be amqp://… or amqps://… URLs, comma-separated');
+  if (amqpNodes(AMQP_URL).length === 0 || !amqpNodes(AMQP_URL).every((u) => /^amqps?:\/\//.test(u))) throw new ConfigError('amqp', '--amqp must be amqp://… or amqps://… URLs, comma-separated');
   if (!/^rediss?:\/\//.test(REDIS_URL)) throw new ConfigError('redis', '--redis must be a redis://… or rediss://… URL');
 
   // --amqp may list a cluster's nodes: the bench's own channel uses the first that answers; dedup-pool gets them all.
@@ -113,6 +115,7 @@ export async function main(argv: string[]): Promise<number> {
     }
   } finally {
     env.redis.forEach((r) => r.disconnect());
+    env.clusterProbes?.forEach((r) => r.disconnect());
     await Promise.all(extra.map((s) => s.kill()));
     await env.redisCluster?.stop();
     await conn.close().catch(() => {});
@@ -162,7 +165,7 @@ async function runVariant(s: Scenario, v: Variant, messages: MessageSet, env: En
 
   // The Redis the variant writes to: the cluster's masters (summed), or the one-Redis/quorum instances.
   const onCluster = v.kind === 'dedup' && v.redis === 'cluster';
-  const probes = onCluster ? await Promise.all((await env.redisCluster!.masters()).map((m) => readyStatsClient(m.url))) : env.redis;
+  const probes = onCluster ? env.clusterProbes! : env.redis;
   const before = await redisSnapshot(probes);
   const rabbit = rabbitPid();
   const rabbitCpu0 = rabbit ? cpuSeconds(rabbit) : 0;
@@ -218,7 +221,6 @@ async function runVariant(s: Scenario, v: Variant, messages: MessageSet, env: En
   process.stderr.write('\n');
 
   const after = await redisSnapshot(probes);
-  if (onCluster) probes.forEach((r) => r.disconnect());
   const wall = Math.max(0.001, (Date.now() - started) / 1000);
   const seconds = Math.max(0.001, (ledger.lastAt - ledger.firstAt) / 1000);
   const dlq = v.kind === 'dedup' ? (await env.ch.checkQueue(`${queue}.dlq`)).messageCount : 0;
@@ -334,8 +336,10 @@ function chaosScheduler(c: Chaos | undefined, running: RunningVariant, env: Env,
 /** A Redis Cluster with every node up and replicated (a new one after a chaos kill). */
 async function freshCluster(env: Env): Promise<void> {
   if (env.redisCluster?.nodes.every((n) => n.process.exitCode === null && n.process.signalCode === null)) return;
+  env.clusterProbes?.forEach((r) => r.disconnect());
   await env.redisCluster?.stop();
   env.redisCluster = await startRedisCluster();
+  env.clusterProbes = await Promise.all((await env.redisCluster.masters()).map((m) => readyStatsClient(m.url)));
 }
 
 /** A client for INFO and cleanup that fails fast when its instance is down (chaos). */
@@ -345,10 +349,10 @@ function statsClient(url: string): Redis {
   return r;
 }
 
-/** A statsClient once connected (it fails commands sent before that). */
+/** A statsClient once connected (it fails commands sent before that), or after 5 s in any case. */
 async function readyStatsClient(url: string): Promise<Redis> {
   const r = statsClient(url);
-  if (r.status !== 'ready') await new Promise((resolve) => r.once('ready', resolve));
+  if (r.status !== 'ready') await Promise.race([new Promise((resolve) => r.once('ready', resolve)), new Promise((resolve) => setTimeout(resolve, 5000))]);
   return r;
 }
 

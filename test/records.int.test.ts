@@ -43,7 +43,7 @@ describe('compact completion records', () => {
 
   it('a complete call repeated after it failed part-way counts what it wrote as written, and nothing else', async () => {
     // In a Redis Cluster a script that stops on a moved slot keeps the writes it made: the
-    // store calls it again for those ids with the retry flag. Played here on one Redis.
+    // store calls it again for those ids with the "cut short" flag. Played here on one Redis.
     const ttl = 60_000;
     const keys = keysFor('rec', 'retry');
     const store = await storeWith('retry', ttl);
@@ -61,7 +61,7 @@ describe('compact completion records', () => {
     };
     const [mine, other] = [await leaseOf('retry-1'), await leaseOf('retry-2')];
     const recordOf = (id: string) => encodeRecord(fingerprint(Buffer.from(id)), undefined, 1024);
-    // The first try wrote both records (their leases ended with it), then its reply was lost.
+    // The first try wrote both records (their leases ended with it), then stopped.
     expect(await client.dedupComplete(keys.id('retry-1').tag, ...shared, '0', ...argsOf(mine, recordOf('retry-1')), ...argsOf(other, recordOf('retry-2')))).toEqual([1, 1]);
     // Repeated as a retry: each id whose record is there, exactly as written, counts as written.
     expect(await client.dedupComplete(keys.id('retry-1').tag, ...shared, '1', ...argsOf(mine, recordOf('retry-1')), ...argsOf(other, 'another body:x'))).toEqual([1, 0]);

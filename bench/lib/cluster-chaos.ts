@@ -27,7 +27,9 @@ export async function clusterEnv<T>(base: Env, fn: (env: Env) => Promise<T>): Pr
         const c = await amqp.connect(cluster.nodes[0]!.url);
         await (await c.createChannel()).assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
         await c.close();
-        leaders.set(queue, cluster.leaderOf(queue));
+        const leader = cluster.leaderOf(queue);
+        leader.catch(() => {}); // awaited (and its error thrown) only if the kill comes
+        leaders.set(queue, leader);
       },
       async killQueueLeader(queue) {
         const leader = await (leaders.get(queue) ?? cluster.leaderOf(queue));

@@ -37,6 +37,13 @@ export interface RedisClusterHarness {
    * tail of redis-cli's output if it fails.
    */
   reshard(from: ClusterNode, to: ClusterNode, slots: number): Promise<void>;
+  /**
+   * Finish the slots `from` is still migrating to `to` after a reshard stopped on
+   * BUSYKEY (a record hash written on the importing node during the move, while the
+   * source still had its own): such a hash's fields are merged into `to`'s copy, other
+   * keys move, and the slot is assigned to `to` on every master. Returns those slots.
+   */
+  settleOpenSlots(from: ClusterNode, to: ClusterNode): Promise<number[]>;
   /** Until every live node says the cluster is ok (and, with `replicated`, every replica's link to its master is up). */
   waitHealthy(timeoutMs?: number, replicated?: boolean): Promise<void>;
   stop(): Promise<void>;
@@ -63,6 +70,8 @@ function client(port: number): Redis {
   r.on('error', () => {});
   return r;
 }
+
+const slotKeys = (r: Redis, slot: number) => r.call('CLUSTER', 'GETKEYSINSLOT', slot, 100) as Promise<string[]>;
 
 async function ask<T>(port: number, fn: (r: Redis) => Promise<T>): Promise<T> {
   const r = client(port);
@@ -125,6 +134,40 @@ export async function startRedisCluster(opts: { nodeTimeoutMs?: number } = {}): 
       await run('redis-cli', args, { maxBuffer: 64 * 1024 * 1024 }).catch((err: Error & { stdout?: string; stderr?: string }) => {
         throw new Error(`redis-cli --cluster reshard failed: ${err.message}\n${(err.stdout ?? '').slice(-2000)}${err.stderr ?? ''}`);
       });
+    },
+    async settleOpenSlots(from, to) {
+      const toId = await harness.nodeId(to);
+      const mine = (await ask(from.port, (r) => r.call('CLUSTER', 'NODES') as Promise<string>)).split('\n').find((l) => /\bmyself\b/.test(l))!;
+      const open = [...mine.matchAll(/\[(\d+)->-([0-9a-f]+)\]/g)].filter((m) => m[2] === toId).map((m) => Number(m[1]));
+      const [src, dst] = [client(from.port), client(to.port)];
+      try {
+        await Promise.all([src.connect(), dst.connect()]);
+        for (const slot of open) {
+          for (let keys = await slotKeys(src, slot); keys.length > 0; keys = await slotKeys(src, slot)) {
+            for (const key of keys) {
+              const moved = await src.call('MIGRATE', '127.0.0.1', to.port, key, 0, 5000).then(
+                () => true,
+                (err: Error) => (/BUSYKEY/.test(err.message) ? false : Promise.reject(err)),
+              );
+              if (moved) continue;
+              // Both hold it: a record hash gets the source's fields too (the same id's record
+              // either way); anything else keeps the importing node's newer value.
+              if ((await src.type(key)) === 'hash') {
+                await dst.call('ASKING'); // the slot is not the node's yet: ASKING admits the next command
+                await dst.hset(key, await src.hgetall(key));
+              }
+              await src.del(key);
+            }
+          }
+          // The new owner first, then the others (as redis-cli does).
+          const masters = (await harness.masters()).sort((a, b) => Number(b.port === to.port) - Number(a.port === to.port));
+          for (const node of masters) await ask(node.port, (r) => r.call('CLUSTER', 'SETSLOT', slot, 'NODE', toId));
+        }
+        return open;
+      } finally {
+        src.disconnect();
+        dst.disconnect();
+      }
     },
     async waitHealthy(timeoutMs = 30_000, replicated = false) {
       const deadline = Date.now() + timeoutMs;

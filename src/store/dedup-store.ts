@@ -183,8 +183,8 @@ export class DedupStore {
    */
   async completeMany(items: { lease: Lease; record: string }[]): Promise<(boolean | Error)[]> {
     const keys = items.map(({ lease }) => this.keys.id(lease.id));
-    const votes = await this.topology.run(keys, async (c, route, idx, i, node, retry) => {
-      const args: Arg[] = [...this.shared, retry ? '1' : '0'];
+    const votes = await this.topology.run(keys, async (c, route, idx, i, node, cutShort) => {
+      const args: Arg[] = [...this.shared, cutShort ? '1' : '0'];
       for (const j of idx) {
         const { lease, record } = items[j]!;
         // An instance that did not grant a lease cannot vouch for it (-1 never matches).

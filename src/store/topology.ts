@@ -22,10 +22,13 @@ export type Vote<T> = { ok: true; value: T } | { ok: false; error: unknown };
 /**
  * Call one script for the ids at `idx` on `client`; `route` names a key on the right
  * node; `instance` is the quorum index; `node` names the instance or cluster node;
- * `retry` is set when these ids were in a call that failed (in a cluster, a script
- * that fails part-way keeps the writes it made before the failure).
+ * `cutShort` is set when some of these ids were in a script that a moving slot stopped
+ * part-way (a Redis Cluster keeps the writes such a script made before it stopped).
  */
-type Call<T> = (client: Scripts & (ScriptedRedis | ScriptedCluster), route: string, idx: number[], instance: number, node: string, retry: boolean) => Promise<T[]>;
+type Call<T> = (client: Scripts & (ScriptedRedis | ScriptedCluster), route: string, idx: number[], instance: number, node: string, cutShort: boolean) => Promise<T[]>;
+
+/** A script stopped part-way: it reached a key of a slot its node no longer serves. */
+const CUT_SHORT = /non local key/i;
 
 /** Errors a cluster gives while it moves slots or elects a new master: worth another try. */
 const TRANSIENT = /CLUSTERDOWN|TRYAGAIN|MOVED|ASK|non local key|not served|Too many Cluster redirections|Connection is closed|Stream isn't writeable|timed? ?out|ECONNREFUSED|ECONNRESET|EPIPE|LOADING|MASTERDOWN|READONLY|Failed to refresh slots cache|None of startup nodes is available/i;
@@ -81,6 +84,7 @@ export class Topology {
     const out: Vote<T>[][] = new Array(ids.length);
     const deadline = Date.now() + this.retryMs;
     let pending = ids.map((_, j) => j);
+    const cutShort = new Set<number>();
     for (let attempt = 0; pending.length > 0; attempt++) {
       const failed: number[] = [];
       let lastError: unknown;
@@ -88,10 +92,11 @@ export class Topology {
         [...this.byNode(cluster, ids, pending)].map(async ([node, idx]) => {
           this.calls += 1;
           try {
-            const values = await call(cluster, this.route(ids[idx[0]!]!), idx, 0, node, attempt > 0);
+            const values = await call(cluster, this.route(ids[idx[0]!]!), idx, 0, node, idx.some((j) => cutShort.has(j)));
             idx.forEach((j, k) => (out[j] = [{ ok: true, value: values[k]! }]));
           } catch (error) {
             lastError = error;
+            if (CUT_SHORT.test(errorMessage(error))) idx.forEach((j) => cutShort.add(j));
             if (TRANSIENT.test(errorMessage(error)) && Date.now() < deadline) failed.push(...idx);
             else idx.forEach((j) => (out[j] = [{ ok: false, error }]));
           }
