@@ -1,7 +1,7 @@
 /**
  * The bench: for each scenario, the same messages through every variant (raw
  * amqplib, the naive EXISTS-then-SET design, dedup-pool), one after another in
- * one run, against the local RabbitMQ and Redis. Prints a table, writes JSON and
+ * one run, against RabbitMQ and Redis (--amqp, --redis: the local ones by default). Prints a table, writes JSON and
  * an SVG chart to --out (default ./bench-results, not tracked; the reference
  * results in bench/results/ are written with --out bench/results).
  *
@@ -16,7 +16,7 @@ import { join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ConfirmChannel } from 'amqplib';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { chart } from './lib/chart.js';
 import { LedgerWatcher } from './lib/ledger.js';
 import { bodyOf, buildMessages, type MessageSet } from './lib/messages.js';
@@ -28,7 +28,7 @@ import { clusterEnv, longestStall } from './lib/cluster-chaos.js';
 import { closeConnections, forEachKeys, startRedisServer, type RedisServer } from './lib/services.js';
 import { startRedisCluster, type RedisClusterHarness } from './lib/redis-cluster.js';
 import { recordSizes } from './lib/record-size.js';
-import { cpuSeconds, mainThreadCpuSeconds, rabbitPid, redisCounters, type RedisCounters } from './lib/system.js';
+import { bytesPerRecord, callsDelta, cpuSeconds, mainThreadCpuSeconds, rabbitPid, readyStatsClient, redisSnapshot, statsClient } from './lib/system.js';
 import { prepareSink } from './lib/sinks.js';
 import { startVariant, type RunningVariant } from './lib/variants.js';
 import { SCENARIOS } from './scenarios/index.js';
@@ -340,35 +340,6 @@ async function freshCluster(env: Env): Promise<void> {
   await env.redisCluster?.stop();
   env.redisCluster = await startRedisCluster();
   env.clusterProbes = await Promise.all((await env.redisCluster.masters()).map((m) => readyStatsClient(m.url)));
-}
-
-/** A client for INFO and cleanup that fails fast when its instance is down (chaos). */
-function statsClient(url: string): Redis {
-  const r = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, commandTimeout: 2000 });
-  r.on('error', () => {});
-  return r;
-}
-
-/** A statsClient once connected (it fails commands sent before that), or after 5 s in any case. */
-async function readyStatsClient(url: string): Promise<Redis> {
-  const r = statsClient(url);
-  if (r.status !== 'ready') await Promise.race([new Promise((resolve) => r.once('ready', resolve)), new Promise((resolve) => setTimeout(resolve, 5000))]);
-  return r;
-}
-
-/** Counters of each Redis instance; null for one that is down. */
-function redisSnapshot(clients: Redis[]): Promise<(RedisCounters | null)[]> {
-  return Promise.all(clients.map((r) => redisCounters(r).catch(() => null)));
-}
-
-/** used_memory growth per record, summed over `before`'s instances; null when one of them was down at either end. */
-function bytesPerRecord(before: (RedisCounters | null)[], after: (RedisCounters | null)[], records: number): number | null {
-  if (before.some((b, i) => !b || !after[i])) return null;
-  return Math.max(0, before.reduce((n, b, i) => n + after[i]!.usedMemory - b!.usedMemory, 0)) / records;
-}
-
-function callsDelta(before: (RedisCounters | null)[], after: (RedisCounters | null)[]): number {
-  return after.reduce((n, a, i) => n + (a && before[i] ? Math.max(0, a.calls - before[i]!.calls) : 0), 0);
 }
 
 /** Cumulative samples to rates (ids/s), averaged over one second. */
