@@ -91,7 +91,8 @@ export async function main(argv: string[]): Promise<number> {
   const out = resolvePath(values.out ?? 'bench-results');
   const AMQP_URL = values.amqp ?? process.env.DEDUP_AMQP_URL ?? BENCH_FLAGS.amqp.default;
   const REDIS_URL = values.redis ?? process.env.DEDUP_REDIS_URL ?? BENCH_FLAGS.redis.default;
-  if (amqpNodes(AMQP_URL).length === 0 || !amqpNodes(AMQP_URL).every((u) => /^amqps?:\/\//.test(u))) throw new ConfigError('amqp', '--amqp must be amqp://… or amqps://… URLs, comma-separated');
+  const nodes = amqpNodes(AMQP_URL);
+  if (nodes.length === 0 || !nodes.every((u) => /^amqps?:\/\//.test(u))) throw new ConfigError('amqp', '--amqp must be amqp://… or amqps://… URLs, comma-separated');
   if (!/^rediss?:\/\//.test(REDIS_URL)) throw new ConfigError('redis', '--redis must be a redis://… or rediss://… URL');
 
   // --amqp may list a cluster's nodes: the bench's own channel uses the first that answers; dedup-pool gets them all.

@@ -12,7 +12,7 @@
 -- ARGV[8+6i] completion record value
 -- returns, for each id i, in order: 1 recorded; 0 another lease was granted since ours (nothing written)
 local now = now_ms()
-local retried = ARGV[8] == '1'
+local cut_short = ARGV[8] == '1'
 local out = {}
 for i = 1, (#ARGV - 8) / 6 do
   local tag, part, field, token, mine, record = ARGV[3 + 6 * i], ARGV[4 + 6 * i], ARGV[5 + 6 * i], ARGV[6 + 6 * i], ARGV[7 + 6 * i], ARGV[8 + 6 * i]
@@ -24,7 +24,7 @@ for i = 1, (#ARGV - 8) / 6 do
     write_record(tag, part, field, record, now)
     redis.call('DEL', lock, fence)
     out[i] = 1
-  elseif retried and not holder and find_record(tag, part, field, now) == record then
+  elseif cut_short and not holder and find_record(tag, part, field, now) == record then
     -- The stopped call wrote this one: our record. Written again, so that a WAIT after
     -- this call covers it (the slot's keys reached this node by MIGRATE, not by us).
     write_record(tag, part, field, record, now)
