@@ -70,8 +70,10 @@ describe('web dashboard', () => {
     expect(html.length).toBeLessThan(24_000); // one small file: no scripts or styles from elsewhere
     expect(html).not.toMatch(/<script[^>]+src=|<link[^>]+href=/);
     const page = await browser.newPage({ viewport: { width: 1280, height: 770 } });
+    const navigated = Date.now();
     await page.goto(`http://${s.admin}/`);
     await page.waitForFunction(() => document.getElementById('completed')!.textContent === '300', undefined, { timeout: 10_000 });
+    console.log(`dashboard: the run's counts on the page ${((Date.now() - navigated) / 1000).toFixed(2)} s after navigation`);
 
     // The page's numbers are /status's and /metrics' numbers.
     const t = final.totals;
