@@ -5,6 +5,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { GetMessage } from 'amqplib';
 import pg from 'pg';
 import { HEADERS, Replica, StaleTokenError } from '../src/index.js';
 import { requireFresh } from '../src/store/fencing.js';
@@ -16,6 +17,9 @@ import { idState } from './helpers/records.js';
 
 export const PG_URL = process.env.DEDUP_TEST_PG_URL ?? 'postgres://postgres:postgres@127.0.0.1:5432/test';
 const EFFECTS = fileURLToPath(new URL('./fixtures/effects-handler.mjs', import.meta.url));
+/** The x-dedup-error of each dead-lettered message, by the id in its body. */
+const dlqError = (dead: GetMessage[]) => (id: string) =>
+  String(dead.find((m) => (JSON.parse(m.content.toString()) as { message_id: string }).message_id === id)!.properties.headers![HEADERS.error]);
 const PG_SINK = fileURLToPath(new URL('./fixtures/pg-sink-handler.mjs', import.meta.url));
 const IDS = 600;
 /**
@@ -116,11 +120,37 @@ describe('atomic modes', () => {
       body('e-2', { effect: ['INCRBY', `${env.prefix}:a-hash`, 1] }),
     ]);
     await waitFor(() => replica!.stats.deadLettered.BAD_EFFECT === 2, 20_000, 'both dead-lettered');
-    const dead = await drain(env.ch, `${env.queue}.dlq`);
-    const errors = dead.map((m) => String(m.properties.headers![HEADERS.error])).sort();
-    expect(errors[0]).toMatch(/command "FLUSHALL" is not one of/);
-    expect(errors[1]).toMatch(/INCRBY needs a string at .*a-hash, found a hash/);
+    const error = dlqError(await drain(env.ch, `${env.queue}.dlq`));
+    expect(error('e-1')).toMatch(/command "FLUSHALL" is not one of/);
+    expect(error('e-2')).toMatch(/INCRBY needs a string at .*a-hash, found a hash/);
     expect((await idState(REDIS_URL, env.prefix, env.queue, 'e-2')).record).toBeUndefined();
+  });
+
+  it('effects that would fail part-way are refused whole; one that fails anyway is dead-lettered once, saying what was applied', async () => {
+    env = await testEnv('partial-effect');
+    const k = (name: string) => `${env!.prefix}:${name}`;
+    await env.redis.set(k('text'), 'abc');
+    await env.redis.set(k('max'), '9223372036854775807');
+    // Three attempts: an effect applied and then retried would show as 20 or 30.
+    replica = await new Replica({ queue: env.queue, prefix: env.prefix, handler: EFFECTS, threads: 1, maxAttempts: 3, logLevel: 'silent' }).start();
+    await publishRaw(env.ch, env.queue, [
+      body('p-1', { effects: [['INCRBY', k('a1'), 10], ['HINCRBY', k('h1'), 'f', 1.5]] }), // refused by the replica
+      body('p-2', { effects: [['INCRBY', k('a2'), 10], ['SET', k('s2'), 'v'], ['HSET', k('s2'), 'f', 'v']] }), // a type the effects before make
+      body('p-3', { effects: [['INCRBY', k('a3'), 10], ['INCR', k('text')]] }), // a stored value that is not a number
+      body('p-4', { effects: [['INCRBY', k('a4'), 10], ['INCR', k('max')]] }), // fails only when run: an overflow
+    ]);
+    await waitFor(() => replica!.stats.deadLettered.BAD_EFFECT === 4, 20_000, 'all four dead-lettered');
+    const dead = await drain(env.ch, `${env.queue}.dlq`);
+    const error = dlqError(dead);
+    expect(error('p-1')).toMatch(/effect 2: HINCRBY takes a field and an integer/);
+    expect(error('p-2')).toMatch(/effect 3: HSET needs a hash at .*:s2, found a string; nothing was written/);
+    expect(error('p-3')).toMatch(/effect 2: INCR needs integer at .*:text, found abc; nothing was written/);
+    expect(error('p-4')).toMatch(/effect 2: INCR failed: .*overflow.*; effects 1-1 were applied and stay/);
+    expect(await env.redis.mget(k('a1'), k('a2'), k('s2'), k('a3'))).toEqual([null, null, null, null]);
+    expect(await env.redis.get(k('a4'))).toBe('10'); // applied once, never again
+    expect(await env.redis.get(k('max'))).toBe('9223372036854775807');
+    expect(replica.stats.retried).toBe(0);
+    for (const id of ['p-1', 'p-2', 'p-3', 'p-4']) expect((await idState(REDIS_URL, env.prefix, env.queue, id)).record).toBeUndefined();
   });
 
   it('fencing: a sink keeps the highest token and refuses a stale writer', async () => {
