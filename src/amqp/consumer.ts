@@ -101,6 +101,10 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
   private paused = false;
   private closed = false;
   private reconnecting?: Promise<void>;
+  /** A connect loop is running: a close it causes or meets is its own to handle (one loop at a time). */
+  private connecting = false;
+  /** The connection or channel closed while the loop was setting them up. */
+  private lostWhileConnecting = false;
   /** The subscribe in flight, joined by overlapping callers so a channel never gets two consumers. */
   private subscribing?: { ch: ConfirmChannel; done: Promise<void> };
   /** Index in `amqpUrls` of the node to connect to next. */
@@ -164,6 +168,11 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
 
   private async connect(): Promise<void> {
     const conn = await connectAmqp(this.opts.amqpUrls[this.node]!, `dedup-pool ${hostname()}:${process.pid}`, this.opts.tls);
+    if (this.closed) {
+      // close() ran while this connection was being opened: nobody else knows of it.
+      await conn.close().catch(() => {});
+      throw new Error('stopped while connecting to RabbitMQ');
+    }
     this.conn = conn;
     conn.on('error', (err: Error) => this.log.warn({ err: errorMessage(err) }, 'AMQP connection error'));
     conn.on('close', () => this.onClosed(conn, 'connection'));
@@ -244,6 +253,11 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
 
   private onClosed(conn: ChannelModel, what: string): void {
     if (this.closed || this.conn !== conn || this.reconnecting) return;
+    if (this.connecting) {
+      // The loop setting this connection up retries it: a second loop would race it.
+      this.lostWhileConnecting = true;
+      return;
+    }
     const err = new Error(`AMQP ${what} closed`);
     const lost = this.connectedTo;
     this.log.error({ err: err.message, amqp: lost }, 'lost RabbitMQ; reconnecting');
@@ -270,7 +284,14 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
       if (!first || attempt > 0) await sleep(reconnectDelay(first ? Math.max(0, round - 1) : round), undefined, { signal }).catch(() => {});
       if (this.closed || signal?.aborted) throw new Error('stopped while connecting to RabbitMQ');
       try {
-        await this.connect();
+        this.connecting = true;
+        this.lostWhileConnecting = false;
+        try {
+          await this.connect();
+        } finally {
+          this.connecting = false;
+        }
+        if (this.lostWhileConnecting) throw new Error('AMQP connection closed while it was being set up');
         if (first) this.log.info({ amqp: this.connectedTo }, 'connected to RabbitMQ');
         return;
       } catch (err) {
@@ -292,6 +313,8 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     // Send the coalesced acks, then close the channel first: its close handshake is
     // ordered after our last acks on that channel, while a bare connection close can overtake them.
     acks?.flush(true);
+    // From here amqplib throws on an ack or nack: later settles are dropped (the broker requeues).
+    acks?.close();
     await ch?.close().catch(() => {});
     await conn?.close().catch(() => {});
   }

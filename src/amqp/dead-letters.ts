@@ -154,7 +154,13 @@ async function withHeld<T>(opts: DeadLetterOptions, filter: DeadLetterFilter, ac
     } finally {
       if (!inPlace) await giveBackAsCopies(ch, names.dlq, all.filter((m) => !settled.has(m)), settle);
       // Everything not acked goes back where it was (elsewhere: only what could not be copied).
-      ch.nackAll(true);
+      // A dead channel throws here; the broker has requeued its messages, and the result (or
+      // the error) of `act` is what the caller must see.
+      try {
+        ch.nackAll(true);
+      } catch {
+        // nothing held any more
+      }
       await ch.close().catch(() => {});
     }
   } finally {
@@ -176,20 +182,20 @@ async function checkQueues(conn: ChannelModel, names: QueueNames): Promise<void>
 }
 
 /**
- * A classic queue without arguments (as dedup-pool makes it): a declaration with no
- * arguments, or with only the classic type, is accepted as equivalent. Anything else
- * (quorum, or arguments such as a delivery limit) answers 406, which closes the probe.
+ * A classic queue without arguments (as dedup-pool makes it): a declaration with only
+ * the classic type is accepted as equivalent. Anything else (quorum, or arguments such
+ * as a delivery limit) answers 406, which closes the probe. Not a declaration without
+ * a type: where the vhost's default queue type is quorum, a quorum queue accepts that.
  */
 async function isPlainClassicQueue(conn: ChannelModel, queue: string): Promise<boolean> {
-  for (const args of [undefined, { 'x-queue-type': 'classic' }]) {
-    const probe = await conn.createChannel();
-    probe.on('error', () => {});
-    if (await probe.assertQueue(queue, { durable: true, ...(args && { arguments: args }) }).then(() => true, () => false)) {
-      await probe.close().catch(() => {});
-      return true;
-    }
-  }
-  return false;
+  const probe = await conn.createChannel();
+  probe.on('error', () => {});
+  const classic = await probe.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'classic' } }).then(
+    () => true,
+    () => false,
+  );
+  if (classic) await probe.close().catch(() => {});
+  return classic;
 }
 
 /** Put messages back at the tail as confirmed copies, in order; each original is acked once its copy is confirmed. */

@@ -151,6 +151,8 @@ export class Producer {
   }
 
   private async open(): Promise<ConfirmChannel> {
+    // A channel the broker closed alone (a message too large, no permission) left its connection open.
+    await this.reset();
     const conn = await connectAmqp(this.nodes[this.node]!, `dedup-pool producer ${process.pid}`);
     this.conn = conn;
     conn.on('error', () => {});

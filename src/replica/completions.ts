@@ -33,15 +33,15 @@ export async function completeItems(store: DedupStore, items: Item[], resultMaxB
       withEffects.push(done.then((r) => void (out[i] = r), (err: unknown) => void (out[i] = err instanceof Error ? err : new Error(String(err)))));
     }
   });
-  if (plain.length > 0) {
-    const records = plain.map((i) => ({ lease: items[i]!.lease, record: record(items[i]!) }));
-    let results: Completion[] = [];
-    for (let attempt = 1; attempt <= COMPLETE_TRIES; attempt++) {
-      results = await store.completeMany(records);
-      if (!results.some((r) => r instanceof StoreUnavailableError) || attempt === COMPLETE_TRIES) break;
-      await new Promise((r) => setTimeout(r, 100 * attempt));
-    }
-    plain.forEach((i, k) => (out[i] = results[k]!));
+  // A try again carries only what Redis did not answer: a record written by an earlier
+  // try has ended its lease, and would come back as "another lease since ours".
+  let pending = plain;
+  for (let attempt = 1; pending.length > 0; attempt++) {
+    const results = await store.completeMany(pending.map((i) => ({ lease: items[i]!.lease, record: record(items[i]!) })));
+    pending.forEach((i, k) => (out[i] = results[k]!));
+    pending = pending.filter((i) => out[i] instanceof StoreUnavailableError);
+    if (pending.length === 0 || attempt === COMPLETE_TRIES) break;
+    await new Promise((r) => setTimeout(r, 100 * attempt));
   }
   await Promise.all(withEffects);
   return out;

@@ -43,7 +43,8 @@ export interface LeaseClockEvents {
 export class LeaseClock {
   private readonly held = new Set<Held>();
   private readonly timer: NodeJS.Timeout;
-  private ticking = false;
+  /** A renewal call is out: the next one waits for it. */
+  private renewing = false;
   /** Renew a lease once less than this much of it is left. */
   private readonly renewBelowMs: number;
 
@@ -55,7 +56,7 @@ export class LeaseClock {
   ) {
     this.renewBelowMs = (opts.lockTtlMs * 2) / 3;
     const bounds = [opts.lockTtlMs / 6, 1000, opts.graceMs / 2, ...(opts.handlerTimeoutMs > 0 ? [opts.handlerTimeoutMs / 5] : [])];
-    this.timer = setInterval(() => void this.tick(), Math.max(5, Math.floor(Math.min(...bounds))));
+    this.timer = setInterval(() => this.tick(), Math.max(5, Math.floor(Math.min(...bounds))));
     this.timer.unref();
   }
 
@@ -71,31 +72,34 @@ export class LeaseClock {
     clearInterval(this.timer);
   }
 
-  private async tick(): Promise<void> {
-    if (this.ticking || this.held.size === 0) return;
-    this.ticking = true;
-    try {
-      const now = Date.now();
-      const due: Held[] = [];
-      for (const h of this.held) {
-        if (!h.lost) {
-          if (now >= h.lease.validUntil) this.lose(h);
-          else if (h.lease.validUntil - now < this.renewBelowMs) due.push(h);
-        }
-        if (!h.running) continue;
-        const started = this.board.startedAt(h.slot);
-        if (this.opts.handlerTimeoutMs > 0 && started > 0 && !h.timedOut && now - started > this.opts.handlerTimeoutMs) {
-          h.timedOut = true;
-          this.on.timedOut(h);
-        }
-        if (h.abortedAt > 0 && !h.stuck && now - h.abortedAt > this.opts.graceMs) {
-          h.stuck = true;
-          this.on.stuck(h);
-        }
+  /**
+   * Every tick looks at every lease, also while a renewal is out: a renewal can take as
+   * long as the store's timeouts (longer than a short lease), and a lease past its local
+   * validity is lost whatever that renewal answers later.
+   */
+  private tick(): void {
+    if (this.held.size === 0) return;
+    const now = Date.now();
+    const due: Held[] = [];
+    for (const h of this.held) {
+      if (!h.lost) {
+        if (now >= h.lease.validUntil) this.lose(h);
+        else if (h.lease.validUntil - now < this.renewBelowMs) due.push(h);
       }
-      if (due.length > 0) await this.renew(due);
-    } finally {
-      this.ticking = false;
+      if (!h.running) continue;
+      const started = this.board.startedAt(h.slot);
+      if (this.opts.handlerTimeoutMs > 0 && started > 0 && !h.timedOut && now - started > this.opts.handlerTimeoutMs) {
+        h.timedOut = true;
+        this.on.timedOut(h);
+      }
+      if (h.abortedAt > 0 && !h.stuck && now - h.abortedAt > this.opts.graceMs) {
+        h.stuck = true;
+        this.on.stuck(h);
+      }
+    }
+    if (due.length > 0 && !this.renewing) {
+      this.renewing = true;
+      void this.renew(due).finally(() => (this.renewing = false));
     }
   }
 
