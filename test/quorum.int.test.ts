@@ -65,4 +65,38 @@ describe('Redlock quorum over 3 independent Redis masters', () => {
       await store.close();
     }
   });
+
+  it('a grant whose counters disagree is refused unless a quorum of them can be lifted to its token', async () => {
+    env = await testEnv('fence-lift');
+    extra = [await startRedisServer(), await startRedisServer()];
+    const clients = [connectRedis(REDIS_URL), ...extra.map((s) => connectRedis(s.url))];
+    const store = new DedupStore(clients, { keys: keysFor(env.prefix, env.queue), lockTtlMs: 5000, dedupTtlMs: 60_000 });
+    await waitFor(() => clients.every((c) => c.status === 'ready'), 5000, 'redis');
+    const fence = keysFor(env.prefix, env.queue).fence('l-1');
+    const counters = async () => Promise.all(clients.map(async (c) => Number(await c.get(fence))));
+    // The lift of a counter fails as if its instance had just gone away.
+    type Raise = { dedupRaise: (...a: unknown[]) => Promise<unknown> };
+    const liftFails = (i: number) => {
+      const c = clients[i] as unknown as Raise;
+      const real = c.dedupRaise.bind(c);
+      c.dedupRaise = () => Promise.reject(new Error('connection lost'));
+      return () => void (c.dedupRaise = real);
+    };
+    try {
+      await clients[0]!.set(fence, '3'); // instances 1 and 2 came back empty: the grant's token is 4
+      const back = [liftFails(1), liftFails(2)];
+      const refused = await store.beginMany(['l-1']);
+      expect(refused[0]).toBeInstanceOf(Error);
+      expect(String(refused[0])).toMatch(/could not be lifted to token 4/);
+      expect(await counters()).toEqual([3, 0, 0]); // the refused grant was given back everywhere
+      back[0]!(); // instance 1 answers again: with instance 0 a quorum holds the token
+      const b = await store.begin('l-1');
+      if (b.state !== 'acquired') throw new Error(`expected a lease, got ${b.state}`);
+      expect(b.lease.fence).toBe(4);
+      expect(await counters()).toEqual([4, 4, 1]);
+      back[1]!();
+    } finally {
+      await store.close();
+    }
+  });
 });

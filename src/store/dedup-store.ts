@@ -167,7 +167,11 @@ export class DedupStore {
     }
     if (granted.length >= this.quorum && validUntil > Date.now()) {
       const lease = { id, token, fence: Math.max(...granted), fences, validUntil };
-      if (granted.some((f) => f !== lease.fence)) await this.raiseFences(lease);
+      // The token must be at least every later grant's predecessor: a quorum of counters at it or above.
+      if (granted.some((f) => f !== lease.fence) && (await this.raiseFences(lease)) < this.quorum) {
+        await this.release(partial, 'uncount').catch(() => {});
+        return new StoreUnavailableError(`${what}: the grant counters of a quorum could not be lifted to token ${lease.fence}`);
+      }
       return { state: 'acquired', lease };
     }
     if (granted.length > 0) await this.release(partial, 'uncount').catch(() => {});
@@ -332,20 +336,20 @@ export class DedupStore {
   /**
    * Instances disagree on the counter (one restarted empty, or missed grants while
    * down): lift the granting ones to the token so the next grant's token is higher.
+   * Returns how many instances hold the token now; the caller needs a quorum of them.
    */
-  private async raiseFences(lease: Lease): Promise<void> {
+  private async raiseFences(lease: Lease): Promise<number> {
     const key = this.keys.fence(lease.id);
-    await Promise.all(
+    const raised = await Promise.allSettled(
       lease.fences.map(async (f, i) => {
-        if (f === null || f === lease.fence) return;
+        if (f === null) throw new Error('not granted here');
+        if (f === lease.fence) return;
         this.topology.calls += 1;
         await this.topology.clients[i]!.dedupRaise(key, lease.fence, this.dedupTtlMs);
         lease.fences[i] = lease.fence;
       }),
-    ).catch(() => {
-      // An instance that fails here is one the quorum can do without; its stale
-      // counter is lifted on a later grant.
-    });
+    );
+    return raised.filter((r) => r.status === 'fulfilled').length;
   }
 
   /** A quorum of instances (or the cluster) is connected. */
