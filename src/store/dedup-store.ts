@@ -138,7 +138,21 @@ export class DedupStore {
     for (let i = 0; i < ids.length; i++) {
       results.push(await this.decideBegin(ids[i]!, tokens[i]!, votes[i]!, validUntil, `begin ${ids.length} id(s)`));
     }
+    this.forgetUnanswered(ids, tokens, votes, results);
     return results;
+  }
+
+  /**
+   * A begin that failed for want of an answer (a timeout) may still run on the instance
+   * later and grant a lease nobody holds: its redelivery would wait out the lease and pay
+   * an attempt. The release goes on the same connection, after it, and undoes exactly
+   * that grant (a lease that was granted all the same is kept, of course).
+   */
+  private forgetUnanswered(ids: string[], tokens: string[], votes: Vote<unknown>[][], results: (BeginResult | Error)[]): void {
+    const lost = ids.flatMap((id, i) =>
+      results[i] instanceof Error && votes[i]!.some((v) => !v.ok) ? [{ lease: { id, token: tokens[i]!, fence: 0, fences: [], validUntil: 0 }, mode: 'uncount' as const }] : [],
+    );
+    if (lost.length > 0) void this.releaseMany(lost).catch(() => {});
   }
 
   /** One id's begin (a batch of one). */
@@ -292,7 +306,8 @@ export class DedupStore {
     const keys = items.map(({ lease }) => this.keys.id(lease.id));
     const votes = await this.topology.run(keys, (c, route, idx, i) => {
       const args: Arg[] = [...this.shared];
-      for (const j of idx) args.push(keys[j]!.tag, keys[j]!.part, items[j]!.lease.token, items[j]!.mode, items[j]!.lease.fences[i] ?? -1);
+      // '' when this instance's counter is unknown (its answer was lost or failed).
+      for (const j of idx) args.push(keys[j]!.tag, keys[j]!.part, items[j]!.lease.token, items[j]!.mode, items[j]!.lease.fences[i] ?? '');
       return c.dedupRelease(route, ...args);
     });
     this.assertAnswered(votes, `release ${items.length} lease(s)`);

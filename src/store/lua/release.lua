@@ -8,7 +8,9 @@
 --            "keep"    the attempt counts (the handler ran)
 --            "reset"   cleared (the id was dead-lettered, so a replay starts again from attempt 1)
 --            "uncount" given back (the handler never started), if no grant came after ours
--- ARGV[7+5i] grant counter value of our lease on this instance
+-- ARGV[7+5i] grant counter value of our lease on this instance, or "" when unknown (the
+--            begin's answer was lost): the lock still holding our token proves the last
+--            grant was ours
 -- returns, for each lease i, in order: 1 released, 0 the lease was no longer ours
 local out = {}
 for i = 1, (#ARGV - 7) / 5 do
@@ -18,7 +20,7 @@ for i = 1, (#ARGV - 7) / 5 do
     redis.call('DEL', lock)
     if mode == 'reset' then
       redis.call('DEL', fence)
-    elseif mode == 'uncount' and redis.call('GET', fence) == mine then
+    elseif mode == 'uncount' and (mine == '' or redis.call('GET', fence) == mine) then
       redis.call('DECR', fence)
     end
     out[i] = 1
