@@ -16,6 +16,15 @@ describe('Redlock quorum over 3 independent Redis masters', () => {
     await env.cleanup();
   });
 
+  /** A store over the machine's Redis and two of the test's own (env must be set). */
+  async function threeMasters() {
+    extra = [await startRedisServer(), await startRedisServer()];
+    const clients = [connectRedis(REDIS_URL), ...extra.map((s) => connectRedis(s.url))];
+    const store = new DedupStore(clients, { keys: keysFor(env.prefix, env.queue), lockTtlMs: 5000, dedupTtlMs: 60_000 });
+    await waitFor(() => clients.every((c) => c.status === 'ready'), 5000, 'redis');
+    return { clients, store };
+  }
+
   it('killing one of three mid-run lets no duplicate execution through and loses nothing', async () => {
     env = await testEnv('quorum');
     extra = [await startRedisServer(), await startRedisServer()];
@@ -40,10 +49,7 @@ describe('Redlock quorum over 3 independent Redis masters', () => {
 
   it('fencing tokens keep growing when an instance comes back empty', async () => {
     env = await testEnv('fence');
-    extra = [await startRedisServer(), await startRedisServer()];
-    const clients = [connectRedis(REDIS_URL), ...extra.map((s) => connectRedis(s.url))];
-    const store = new DedupStore(clients, { keys: keysFor(env.prefix, env.queue), lockTtlMs: 5000, dedupTtlMs: 60_000 });
-    await waitFor(() => clients.every((c) => c.status === 'ready'), 5000, 'redis');
+    const { clients, store } = await threeMasters();
     try {
       const tokens: number[] = [];
       for (let i = 0; i < 3; i++) {
@@ -68,10 +74,7 @@ describe('Redlock quorum over 3 independent Redis masters', () => {
 
   it('a grant whose counters disagree is refused unless a quorum of them can be lifted to its token', async () => {
     env = await testEnv('fence-lift');
-    extra = [await startRedisServer(), await startRedisServer()];
-    const clients = [connectRedis(REDIS_URL), ...extra.map((s) => connectRedis(s.url))];
-    const store = new DedupStore(clients, { keys: keysFor(env.prefix, env.queue), lockTtlMs: 5000, dedupTtlMs: 60_000 });
-    await waitFor(() => clients.every((c) => c.status === 'ready'), 5000, 'redis');
+    const { clients, store } = await threeMasters();
     const fence = keysFor(env.prefix, env.queue).fence('l-1');
     const counters = async () => Promise.all(clients.map(async (c) => Number(await c.get(fence))));
     // The lift of a counter fails as if its instance had just gone away.

@@ -16,47 +16,14 @@ import { keysFor, scopeOf, type Keys } from './keys.js';
 import type { PoolOptions } from '../common/options.js';
 import { connectCluster, connectRedis, type Scripts, type ScriptedCluster, type ScriptedRedis } from './redis-clients.js';
 import type { TlsFiles } from '../common/tls.js';
+import type { BeginResult, IdState, Lease, ReleaseMode } from './lease.js';
 import { Topology, type Vote } from './topology.js';
 
 export { connectCluster, connectRedis, defineScripts, type ScriptedCluster, type ScriptedRedis } from './redis-clients.js';
 export { FINGERPRINT_CHARS, decodeRecord, encodeRecord, fingerprint } from './records.js';
+export type { BeginResult, IdState, Lease, ReleaseMode } from './lease.js';
 
 type Arg = string | number;
-
-export interface Lease {
-  id: string;
-  token: string;
-  /** Fencing token: grows with every grant for this id; also the attempt number. */
-  fence: number;
-  /** The grant counter each instance returned (null where that instance did not grant). */
-  fences: (number | null)[];
-  /** Local clock time after which the lease must be assumed lost. */
-  validUntil: number;
-}
-
-export type BeginResult =
-  | { state: 'done'; record: string }
-  | { state: 'acquired'; lease: Lease }
-  | { state: 'locked'; retryInMs: number };
-
-/**
- * What ending a lease without a completion does to the id's attempt count:
- * `keep` it (the handler ran), `reset` it (dead-lettered: a replay starts from 1),
- * or `uncount` the grant (the handler never started).
- */
-export type ReleaseMode = 'keep' | 'reset' | 'uncount';
-
-/** What the store knows about one id (`dedup-pool id show`). */
-export interface IdState {
-  /** The completion record, if the id completed inside the window. */
-  record?: string;
-  /** How long the record has left (for a hashed record: its slot's hash), ms. */
-  recordTtlMs?: number;
-  /** The lease token of the replica running it now, and how long that lease has left. */
-  lease?: { token: string; ttlMs: number };
-  /** The grant counter: the last fencing token, and the attempts counted so far. */
-  fence?: number;
-}
 
 export interface DedupStoreOptions {
   keys: Keys;
