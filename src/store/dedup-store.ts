@@ -113,7 +113,10 @@ export class DedupStore {
    * A begin that failed for want of an answer (a timeout) may still run on the instance
    * later and grant a lease nobody holds: its redelivery would wait out the lease and pay
    * an attempt. The release goes on the same connection, after it, and undoes exactly
-   * that grant (a lease that was granted all the same is kept, of course).
+   * that grant (a lease that was granted all the same is kept, of course). Not awaited:
+   * where the answer did not come, the release's may not either (a cluster retries for 15 s).
+   * With several masters, decideBegin has already released the grants it saw; this one
+   * repeats that for them, harmlessly (the lock no longer holds our token).
    */
   private forgetUnanswered(ids: string[], tokens: string[], votes: Vote<unknown>[][], results: (BeginResult | Error)[]): void {
     const lost = ids.flatMap((id, i) =>
@@ -322,16 +325,20 @@ export class DedupStore {
    */
   private async raiseFences(lease: Lease): Promise<number> {
     const key = this.keys.fence(lease.id);
-    const raised = await Promise.allSettled(
+    const holds = await Promise.all(
       lease.fences.map(async (f, i) => {
-        if (f === null) throw new Error('not granted here');
-        if (f === lease.fence) return;
+        if (f === null || f === lease.fence) return f !== null;
         this.topology.calls += 1;
-        await this.topology.clients[i]!.dedupRaise(key, lease.fence, this.dedupTtlMs);
+        try {
+          await this.topology.clients[i]!.dedupRaise(key, lease.fence, this.dedupTtlMs);
+        } catch {
+          return false;
+        }
         lease.fences[i] = lease.fence;
+        return true;
       }),
     );
-    return raised.filter((r) => r.status === 'fulfilled').length;
+    return holds.filter(Boolean).length;
   }
 
   /** A quorum of instances (or the cluster) is connected. */
