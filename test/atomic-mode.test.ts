@@ -21,11 +21,15 @@ describe('declared atomic mode', () => {
     expect(atomicModeProblem({ atomic: 'inbox' }, single)).toBe("--handler h.mjs declares atomic = 'inbox' (Postgres inbox mode) but no inbox database is given: add --inbox postgres://... (env DEDUP_INBOX_URL)");
     expect(atomicModeProblem({ atomic: 'inbox' }, { ...single, redisCluster: ['redis://a:7000'], inboxUrl: 'postgres://x/db' })).toBeUndefined();
     expect(atomicModeProblem({}, { ...single, redisCluster: ['redis://a:7000'] })).toBeUndefined();
+    expect(atomicModeProblem({ atomic: 'redis' }, { ...single, inboxUrl: 'postgres://x/db' })).toMatch(
+      /^--handler h\.mjs declares atomic = 'redis' \(Redis-atomic mode\) but --inbox is given: its Redis effects would commit apart from the inbox row/,
+    );
   });
 
   it.each([
     ['a Redis-atomic handler on three masters', REDIS_ATOMIC, ['--redis', 'redis://127.0.0.1:6379,redis://127.0.0.1:6380,redis://127.0.0.1:6381'], /declares atomic = 'redis' \(Redis-atomic mode\), which needs a single Redis: with 3 independent masters/],
     ['an inbox handler without --inbox', INBOX, [], /declares atomic = 'inbox' \(Postgres inbox mode\) but no inbox database is given/],
+    ['a Redis-atomic handler with --inbox', REDIS_ATOMIC, ['--inbox', 'postgres://127.0.0.1:5432/test'], /declares atomic = 'redis' \(Redis-atomic mode\) but --inbox is given/],
   ])('dedup-pool start refuses %s: exit 2, no replica started', async (_what, handler, flags, message) => {
     const p = spawnCli(['start', '--queue', 'test.atomic-mode.unused', '--handler', handler, '--admin', '127.0.0.1:0', '--threads', '1', ...flags]);
     expect(await p.exited).toBe(2);

@@ -21,6 +21,7 @@ const EFFECTS = fileURLToPath(new URL('./fixtures/effects-handler.mjs', import.m
 const dlqError = (dead: GetMessage[]) => (id: string) =>
   String(dead.find((m) => (JSON.parse(m.content.toString()) as { message_id: string }).message_id === id)!.properties.headers![HEADERS.error]);
 const PG_SINK = fileURLToPath(new URL('./fixtures/pg-sink-handler.mjs', import.meta.url));
+const INBOX_REDIS = fileURLToPath(new URL('./fixtures/inbox-redis-handler.mjs', import.meta.url));
 const IDS = 600;
 /**
  * Each handler's run. With 12 at once 600 ids take about 8 s, long enough for
@@ -151,6 +152,28 @@ describe('atomic modes', () => {
     expect(await env.redis.get(k('max'))).toBe('9223372036854775807');
     expect(replica.stats.retried).toBe(0);
     for (const id of ['p-1', 'p-2', 'p-3', 'p-4']) expect((await idState(REDIS_URL, env.prefix, env.queue, id)).record).toBeUndefined();
+  });
+
+  it('inbox mode refuses ctx.redis: dead-lettered at once, its transaction rolled back, nothing written anywhere', async () => {
+    env = await testEnv('inbox-redis');
+    await migrate(PG_URL);
+    db = new pg.Pool({ connectionString: PG_URL });
+    const table = `sink_${env.prefix.replace(/\W/g, '_')}`;
+    await db.query(`CREATE TABLE ${table} (id text PRIMARY KEY, fence bigint NOT NULL)`);
+    try {
+      const sink = `${env.prefix}:sink:`;
+      replica = await new Replica({ queue: env.queue, prefix: env.prefix, handler: INBOX_REDIS, inboxUrl: PG_URL, threads: 1, maxAttempts: 5, logLevel: 'silent' }).start();
+      await publishRaw(env.ch, env.queue, [body('ir-1', { table, sink }), body('ir-2', { table, sink, swallow: true })]);
+      await waitFor(() => replica!.stats.deadLettered.BAD_EFFECT === 2, 20_000, 'both dead-lettered');
+      const error = dlqError(await drain(env.ch, `${env.queue}.dlq`));
+      for (const id of ['ir-1', 'ir-2']) expect(error(id)).toMatch(/^ctx\.redis cannot be used with --inbox/);
+      expect(replica.stats.retried).toBe(0);
+      expect((await db.query(`SELECT id FROM ${table}`)).rowCount).toBe(0);
+      expect((await db.query(`SELECT 1 FROM ${INBOX_TABLE} WHERE queue = $1`, [env.queue])).rowCount).toBe(0);
+      expect(await env.redis.exists(`${sink}ir-1`, `${sink}ir-2`)).toBe(0);
+    } finally {
+      await db.query(`DROP TABLE ${table}`);
+    }
   });
 
   it('fencing: a sink keeps the highest token and refuses a stale writer', async () => {

@@ -23,6 +23,9 @@ export function atomicModeProblem(info: HandlerInfo, opts: Pick<PoolOptions, 'ha
       return `${declares} (Redis-atomic mode), which needs a single Redis: with ${opts.redisUrls.length} independent masters each would apply the effects on its own, so they cannot be applied exactly once; ${INSTEAD}`;
     }
   }
+  if (info.atomic === 'redis' && opts.inboxUrl) {
+    return `${declares} (Redis-atomic mode) but --inbox is given: its Redis effects would commit apart from the inbox row, and a crash between the two loses them; drop --inbox, or write through ctx.db and declare atomic = 'inbox'`;
+  }
   if (info.atomic === 'inbox' && !opts.inboxUrl) {
     return `${declares} (Postgres inbox mode) but no inbox database is given: add --inbox postgres://... (env DEDUP_INBOX_URL)`;
   }

@@ -5,7 +5,8 @@
  * fires the task's abort; a handler that ignores it past a grace period has its
  * thread terminated.
  */
-import { HandlerError, HandlerTimeoutError, LeaseLostError, WorkerDiedError, type DedupPoolError } from '../common/errors.js';
+import { monotonicMs } from '../common/clock.js';
+import { DedupPoolError, HandlerError, HandlerTimeoutError, LeaseLostError, WorkerDiedError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { PoolOptions } from '../common/options.js';
 import type { DedupStore } from '../store/dedup-store.js';
@@ -33,7 +34,6 @@ export class HandlerRuns {
   private readonly running = new Map<number, Item>();
   private nextTaskId = 1;
   private readonly clock: LeaseClock;
-  private readonly graceMs: number;
 
   constructor(
     private readonly deps: {
@@ -48,9 +48,7 @@ export class HandlerRuns {
     },
   ) {
     const o = deps.opts;
-    // Long enough to clean up after an abort, short enough that a lost lease is not outrun.
-    this.graceMs = Math.min(1000, Math.max(100, Math.floor(o.lockTtlMs / 3)));
-    this.clock = new LeaseClock(deps.store, deps.board, { lockTtlMs: o.lockTtlMs, handlerTimeoutMs: o.handlerTimeoutMs, graceMs: this.graceMs }, {
+    this.clock = new LeaseClock(deps.store, deps.board, { lockTtlMs: o.lockTtlMs, handlerTimeoutMs: o.handlerTimeoutMs }, {
       extended: () => (deps.stats.leaseExtensions += 1),
       lost: (h) => this.abort(h as Item, new LeaseLostError((h as Item).id)),
       timedOut: (h) => this.abort(h as Item, new HandlerTimeoutError(o.handlerTimeoutMs, 'its signal was aborted')),
@@ -68,7 +66,7 @@ export class HandlerRuns {
     const tasks: Task[] = [];
     const noSlot: Item[] = [];
     for (const item of items) {
-      const slot = this.deps.board.acquire(item.lease.validUntil);
+      const slot = this.deps.board.acquire(this.clock.deadline(item.lease));
       if (slot === undefined) {
         noSlot.push(item);
         continue;
@@ -116,7 +114,8 @@ export class HandlerRuns {
         outcomes.finished(item);
       } else if ('notStarted' in r || ('died' in r && !r.started)) {
         outcomes.notStarted(item, item.lost || ('notStarted' in r && r.notStarted === 'lease-expired'));
-      } else outcomes.failed(item, 'died' in r ? this.deathOf(item, r.died) : new HandlerError(r.error.message, r.error.stack));
+      } else if ('died' in r) outcomes.failed(item, this.deathOf(item, r.died));
+      else outcomes.failed(item, r.error.code === 'BAD_EFFECT' ? new DedupPoolError('BAD_EFFECT', r.error.message) : new HandlerError(r.error.message, r.error.stack));
     }
     if (again.length > 0) {
       const executor = this.deps.executor();
@@ -151,7 +150,7 @@ export class HandlerRuns {
 
   private abort(item: Item, reason: Error): void {
     if (!item.running || item.abortedAt > 0) return;
-    item.abortedAt = Date.now();
+    item.abortedAt = monotonicMs();
     item.executor!.abort(item.task!.taskId, reason.message);
   }
 
@@ -163,7 +162,7 @@ export class HandlerRuns {
   }
 
   private deathOf(item: Item, died: string): DedupPoolError {
-    if (item.timedOut) return new HandlerTimeoutError(this.deps.opts.handlerTimeoutMs, `it ignored its abort signal for ${this.graceMs}ms; its thread was terminated`);
+    if (item.timedOut) return new HandlerTimeoutError(this.deps.opts.handlerTimeoutMs, `it ignored its abort signal for ${this.clock.timing.graceMs}ms; its thread was terminated`);
     return new WorkerDiedError(died);
   }
 }

@@ -3,13 +3,45 @@
  * store call, every lease past a third of its length, and watches the handlers
  * that hold them. No timer or AbortController per message.
  *
- * A lease is lost when its renewal is refused, or when its local validity passes
- * before a renewal lands (Redis unreachable, a long pause). A handler running past
- * --handler-timeout is asked to stop; one that ignores that (or a lost lease) for
- * the grace period is reported as stuck, so its thread can be terminated.
+ * A lease is lost when its renewal is refused, or when its deadline passes before
+ * a renewal lands (Redis unreachable, a long pause). The deadline comes early
+ * enough that a handler ignoring its abort is stopped before the lease can expire
+ * in Redis (see leaseTiming). A handler running past --handler-timeout is asked to
+ * stop; one that ignores that (or a lost lease) for the grace period is reported as
+ * stuck, so its thread can be terminated. All times are monotonic (common/clock.ts).
  */
+import { monotonicMs } from '../common/clock.js';
 import type { DedupStore, Lease } from '../store/dedup-store.js';
 import type { LeaseBoard } from '../threads/lease-board.js';
+
+/** How the clock paces itself for a lease length. */
+export interface LeaseTiming {
+  /** Between two looks at every lease. */
+  tickMs: number;
+  /** How long an aborted handler may run on before its thread is terminated. */
+  graceMs: number;
+  /**
+   * A lease counts as lost this long before its validity ends: a tick to notice the
+   * loss, the grace, a tick to notice the handler ignored it, and a margin for the
+   * thread to stop. A handler that ignores its signal is gone before Redis can expire
+   * its lease and hand the id to another replica.
+   */
+  stopBeforeMs: number;
+}
+
+/** Renewals start once less than this share of a lease is left. */
+const RENEW_BELOW = 2 / 3;
+
+/**
+ * The clock's pacing for a lease length. The stop budget stays within a third of the
+ * lease, so renewals (due from a third of the lease on) have the middle third to land.
+ */
+export function leaseTiming(lockTtlMs: number, handlerTimeoutMs = 0): LeaseTiming {
+  const tickMs = Math.max(5, Math.floor(Math.min(lockTtlMs / 12, 1000, ...(handlerTimeoutMs > 0 ? [handlerTimeoutMs / 5] : []))));
+  const graceMs = Math.max(20, Math.floor(Math.min(lockTtlMs / 12, 1000)));
+  const marginMs = Math.max(10, Math.floor(Math.min(lockTtlMs / 30, 250)));
+  return { tickMs, graceMs, stopBeforeMs: 2 * tickMs + graceMs + marginMs };
+}
 
 /** What the clock watches: a held lease and, while `running`, its handler. */
 export interface Held {
@@ -29,8 +61,6 @@ export interface LeaseClockOptions {
   lockTtlMs: number;
   /** 0: none. */
   handlerTimeoutMs: number;
-  /** How long an aborted handler may run on before it counts as stuck. */
-  graceMs: number;
 }
 
 export interface LeaseClockEvents {
@@ -47,6 +77,7 @@ export class LeaseClock {
   private renewing = false;
   /** Renew a lease once less than this much of it is left. */
   private readonly renewBelowMs: number;
+  readonly timing: LeaseTiming;
 
   constructor(
     private readonly store: DedupStore,
@@ -54,10 +85,15 @@ export class LeaseClock {
     private readonly opts: LeaseClockOptions,
     private readonly on: LeaseClockEvents,
   ) {
-    this.renewBelowMs = (opts.lockTtlMs * 2) / 3;
-    const bounds = [opts.lockTtlMs / 6, 1000, opts.graceMs / 2, ...(opts.handlerTimeoutMs > 0 ? [opts.handlerTimeoutMs / 5] : [])];
-    this.timer = setInterval(() => this.tick(), Math.max(5, Math.floor(Math.min(...bounds))));
+    this.renewBelowMs = opts.lockTtlMs * RENEW_BELOW;
+    this.timing = leaseTiming(opts.lockTtlMs, opts.handlerTimeoutMs);
+    this.timer = setInterval(() => this.tick(), this.timing.tickMs);
     this.timer.unref();
+  }
+
+  /** Until when a task under `lease` may start or run: the board holds this, not the lease's validity. */
+  deadline(lease: Lease): number {
+    return lease.validUntil - this.timing.stopBeforeMs;
   }
 
   hold(h: Held): void {
@@ -79,11 +115,11 @@ export class LeaseClock {
    */
   private tick(): void {
     if (this.held.size === 0) return;
-    const now = Date.now();
+    const now = monotonicMs();
     const due: Held[] = [];
     for (const h of this.held) {
       if (!h.lost) {
-        if (now >= h.lease.validUntil) this.lose(h);
+        if (now >= this.deadline(h.lease)) this.lose(h);
         else if (h.lease.validUntil - now < this.renewBelowMs) due.push(h);
       }
       if (!h.running) continue;
@@ -92,7 +128,7 @@ export class LeaseClock {
         h.timedOut = true;
         this.on.timedOut(h);
       }
-      if (h.abortedAt > 0 && !h.stuck && now - h.abortedAt > this.opts.graceMs) {
+      if (h.abortedAt > 0 && !h.stuck && now - h.abortedAt >= this.timing.graceMs) {
         h.stuck = true;
         this.on.stuck(h);
       }
@@ -114,7 +150,9 @@ export class LeaseClock {
     due.forEach((h, i) => {
       if (!this.held.has(h) || h.lost) return;
       if (extended[i]) {
-        this.board.set(h.slot, h.lease.validUntil);
+        // The slot is this lease's only while its task is out: once the result is in, the
+        // slot may belong to another task, whose deadline this must not overwrite.
+        if (h.running) this.board.set(h.slot, this.deadline(h.lease));
         this.on.extended(h);
       } else this.lose(h);
     });

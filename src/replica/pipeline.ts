@@ -284,7 +284,8 @@ export class Pipeline {
     if (this.stopping && item.abortedAt > 0 && !item.timedOut) return this.releaseAndRequeue(item, 'keep', 'draining');
     const { lease } = item;
     const stack = err instanceof HandlerError ? err.remoteStack : undefined;
-    if (lease.fence >= this.o.maxAttempts) return this.deadLetter(item, err.code, err.message, stack);
+    // A refused effect fails the same way on every attempt: no retry.
+    if (lease.fence >= this.o.maxAttempts || err.code === 'BAD_EFFECT') return this.deadLetter(item, err.code, err.message, stack);
     await this.store.release(lease).catch((releaseErr: unknown) => {
       // Not fatal: the lease expires by itself; the retry waits at most that long.
       this.log.warn({ msgId: item.id, err: errorMessage(releaseErr) }, 'could not release lease after a failure');

@@ -10,6 +10,7 @@
  * node, the parts run in parallel, and each id's answer is its node's.
  */
 import { randomBytes } from 'node:crypto';
+import { monotonicMs } from '../common/clock.js';
 import { DedupPoolError, StoreUnavailableError, errorMessage } from '../common/errors.js';
 import { EFFECT_COMMANDS, type RedisEffect } from './effects.js';
 import { keysFor, scopeOf, type Keys } from './keys.js';
@@ -94,7 +95,7 @@ export class DedupStore {
   async beginMany(ids: string[]): Promise<(BeginResult | Error)[]> {
     const keys = ids.map((id) => this.keys.id(id));
     const tokens = ids.map(() => `${this.tokenPrefix}.${(this.tokens++).toString(36)}`);
-    const started = Date.now();
+    const started = monotonicMs();
     const votes = await this.topology.run(keys, (c, route, idx) => {
       const args: Arg[] = [...this.shared, this.lockTtlMs];
       for (const j of idx) args.push(keys[j]!.tag, keys[j]!.part, keys[j]!.field, tokens[j]!);
@@ -149,7 +150,7 @@ export class DedupStore {
       if (granted.length > 0) void this.release(partial, 'uncount').catch(() => {});
       return { state: 'done', record: String(record.value[1]) };
     }
-    if (granted.length >= this.quorum && validUntil > Date.now()) {
+    if (granted.length >= this.quorum && validUntil > monotonicMs()) {
       const lease = { id, token, fence: Math.max(...granted), fences, validUntil };
       // The token must be at least every later grant's predecessor: a quorum of counters at it or above.
       if (granted.some((f) => f !== lease.fence) && (await this.raiseFences(lease)) < this.quorum) {
@@ -198,7 +199,7 @@ export class DedupStore {
   private async completeAndWait(c: Scripts & { pipeline(): unknown }, route: string, args: Arg[], node: string): Promise<(0 | 1)[]> {
     // A node whose replicas did not answer lately (a promoted master has none yet) is not
     // waited on for a while: each WAIT there would hold its connection for the timeout.
-    if ((this.waitSkippedUntil.get(node) ?? 0) > Date.now()) {
+    if ((this.waitSkippedUntil.get(node) ?? 0) > monotonicMs()) {
       this.waitShortfalls += 1;
       return c.dedupComplete(route, ...args);
     }
@@ -210,7 +211,7 @@ export class DedupStore {
     if (!script || script[0]) throw script?.[0] ?? new Error('no reply to the complete script');
     if (!wait || wait[0] || Number(wait[1]) < this.waitReplicas) {
       this.waitShortfalls += 1;
-      this.waitSkippedUntil.set(node, Date.now() + WAIT_BACKOFF_MS);
+      this.waitSkippedUntil.set(node, monotonicMs() + WAIT_BACKOFF_MS);
     }
     return script[1] as (0 | 1)[];
   }
@@ -250,7 +251,7 @@ export class DedupStore {
    * StoreUnavailableError when no quorum answered for some lease: nothing is known then.
    */
   async extendMany(leases: Lease[]): Promise<boolean[]> {
-    const started = Date.now();
+    const started = monotonicMs();
     const keys = leases.map((l) => this.keys.id(l.id));
     const votes = await this.topology.run(keys, (c, route, idx) => {
       const args: Arg[] = [...this.shared, this.lockTtlMs];

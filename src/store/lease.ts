@@ -10,7 +10,7 @@ export interface Lease {
   fence: number;
   /** The grant counter each instance returned (null where that instance did not grant). */
   fences: (number | null)[];
-  /** Local clock time after which the lease must be assumed lost. */
+  /** Monotonic time (common/clock.ts) after which the lease must be assumed lost. */
   validUntil: number;
 }
 

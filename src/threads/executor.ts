@@ -64,9 +64,8 @@ export async function checkHandler(handlerPath: string, logLevel: string): Promi
   }
 }
 
-/** Results for the tasks of a batch whose thread died: started ones were charged an attempt. */
-function died(tasks: Task[], board: LeaseBoard, err: unknown): TaskResult[] {
-  const why = `worker thread died: ${errorMessage(err)}`;
+/** Results for tasks whose thread died: started ones were charged an attempt. */
+function died(tasks: Task[], board: LeaseBoard, why: string): TaskResult[] {
   return tasks.map((t) => ({ taskId: t.taskId, ok: false, died: why, started: board.startedAt(t.slot) > 0 }));
 }
 
@@ -88,6 +87,12 @@ export function sharesFor(tasks: number, threads: number, msPerTask: number): nu
 class ThreadExecutor implements Executor {
   private readonly piscina: Piscina<WorkerTask, ProbeResult | void>;
   private readonly control: BroadcastChannel;
+  /** Tasks submitted and not yet answered: each gets exactly one result, whatever becomes of its thread. */
+  private readonly out = new Map<number, Task>();
+  /** Resolves once nothing is out (a graceful close waits for it). */
+  private idle: { promise: Promise<void>; resolve(): void } | undefined;
+  /** Each live thread's exit, which Node reports only after delivering every message the thread posted. */
+  private readonly exits = new Map<number, Promise<void>>();
   /** Recent handler time per task (ms), from the workers' reports; high at first, so early batches split. */
   private msPerTask = MIN_SHARE_MS;
 
@@ -121,10 +126,47 @@ class ThreadExecutor implements Executor {
     this.piscina.on('message', (msg: ResultsMessage) => {
       if (!msg?.dedupResults) return;
       if (msg.dedupResults.length > 0) this.msPerTask = 0.8 * this.msPerTask + 0.2 * (msg.handlerMs / msg.dedupResults.length);
-      opts.onResults(msg.dedupResults);
+      this.answer(msg.dedupResults);
     });
+    this.piscina.on('workerCreate', (w: { id: number }) => this.watchExit(w.id));
     // A thread that dies with no batch on it: piscina replaces it; nothing is lost.
     this.piscina.on('error', () => {});
+  }
+
+  /** Hand results on, once per task: a late or repeated answer for a task already answered is dropped. */
+  private answer(results: TaskResult[]): void {
+    const fresh = results.filter((r) => this.out.delete(r.taskId));
+    if (fresh.length > 0) this.opts.onResults(fresh);
+    if (this.out.size === 0) this.idle?.resolve();
+  }
+
+  /**
+   * When a thread exits, every task started on it that has no result yet fails: its
+   * handler finished or not, the result is not coming (a result posted before the exit
+   * has been delivered by then).
+   */
+  private watchExit(threadId: number): void {
+    const worker = this.piscina.threads.find((w) => w.threadId === threadId);
+    if (!worker) return;
+    // Node reports why a thread died (out of memory, an uncaught error) just before its exit.
+    let cause: string | undefined;
+    worker.once('error', (err: unknown) => (cause = errorMessage(err)));
+    const exit = new Promise<void>((resolve) =>
+      worker.once('exit', (code: number) => {
+        this.exits.delete(threadId);
+        const started = [...this.out.values()].filter((t) => this.opts.board.threadOf(t.slot) === threadId && this.opts.board.startedAt(t.slot) > 0);
+        this.answer(died(started, this.opts.board, `worker thread died: ${cause ?? `exit code ${code}`}`));
+        resolve();
+      }),
+    );
+    this.exits.set(threadId, exit);
+  }
+
+  /** A batch was rejected: once every thread piscina has let go of has exited, its tasks still unanswered fail. */
+  private async batchFailed(share: Task[], err: unknown): Promise<void> {
+    const live = new Set(this.piscina.threads.map((w) => w.threadId));
+    await Promise.all([...this.exits].filter(([id]) => !live.has(id)).map(([, exit]) => exit));
+    this.answer(died(share.filter((t) => this.out.has(t.taskId)), this.opts.board, `worker thread died: ${errorMessage(err)}`));
   }
 
   get threads(): number {
@@ -141,9 +183,10 @@ class ThreadExecutor implements Executor {
   submit(tasks: Task[]): void {
     const shares = sharesFor(tasks.length, this.opts.threads, this.msPerTask);
     const size = Math.ceil(tasks.length / shares);
+    for (const t of tasks) this.out.set(t.taskId, t);
     for (let i = 0; i < tasks.length; i += size) {
       const share = tasks.slice(i, i + size);
-      this.piscina.run({ kind: 'batch', tasks: share }).catch((err: unknown) => this.opts.onResults(died(share, this.opts.board, err)));
+      this.piscina.run({ kind: 'batch', tasks: share }).catch((err: unknown) => this.batchFailed(share, err));
     }
   }
 
@@ -163,8 +206,18 @@ class ThreadExecutor implements Executor {
     return true;
   }
 
+  /**
+   * Not forced: every task out finishes first, however long its handler runs (piscina's
+   * own graceful close gives up after its closeTimeout and destroys running tasks).
+   */
   async close({ force = true } = {}): Promise<void> {
-    await this.piscina.close({ force });
+    if (!force && this.out.size > 0) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.idle = { promise, resolve };
+      await promise;
+    }
+    await this.piscina.close({ force: true });
     this.control.close();
   }
 }
@@ -204,7 +257,7 @@ class InlineExecutor implements Executor {
   }
 
   submit(tasks: Task[]): void {
-    const run = this.runner.run(tasks).catch((err: unknown) => this.opts.onResults(died(tasks, this.opts.board, err)));
+    const run = this.runner.run(tasks).catch((err: unknown) => this.opts.onResults(died(tasks, this.opts.board, `handler run failed: ${errorMessage(err)}`)));
     this.running.add(run);
     void run.finally(() => this.running.delete(run));
   }

@@ -2,14 +2,18 @@
  * Shared memory between a replica's main thread and its worker threads, one slot
  * per held lease, read and written without a message round trip:
  *
- * - lease expiry: written by the main thread (grant, every extension, 0 when lost);
+ * - lease deadline: written by the main thread (grant, every extension, 0 when lost);
  *   a worker looks at it right before it calls the handler, so a task that waited
  *   past its lease (a frozen process, a lost lease) is refused instead of run;
  * - start time and thread: written by the worker when the handler starts; the main
  *   thread's lease clock reads them for handler timeouts and to know which thread to
  *   terminate, and a crash tells started tasks (charged) from queued ones (not);
  * - one flag for the whole board: stop starting handlers (the replica drains).
+ *
+ * Times are monotonic milliseconds (common/clock.ts), the same clock in every thread.
  */
+import { monotonicMs } from '../common/clock.js';
+
 const EXPIRY = 0;
 const STARTED = 1;
 
@@ -29,21 +33,21 @@ export class LeaseBoard {
     this.free = Array.from({ length: size }, (_, i) => size - 1 - i);
   }
 
-  /** Take a slot for a lease valid until `validUntil` (epoch ms); undefined when all are taken. */
-  acquire(validUntil: number): number | undefined {
+  /** Take a slot for a task that may start until `deadline`; undefined when all are taken. */
+  acquire(deadline: number): number | undefined {
     const slot = this.free.pop();
     if (slot === undefined) return undefined;
-    this.times[2 * slot + EXPIRY] = validUntil;
+    this.times[2 * slot + EXPIRY] = deadline;
     this.times[2 * slot + STARTED] = 0;
     this.threads[slot] = 0;
     return slot;
   }
 
-  set(slot: number, validUntil: number): void {
-    this.times[2 * slot + EXPIRY] = validUntil;
+  set(slot: number, deadline: number): void {
+    this.times[2 * slot + EXPIRY] = deadline;
   }
 
-  /** When the handler of the task in `slot` started (epoch ms), 0 if it has not. */
+  /** When the handler of the task in `slot` started (monotonic ms), 0 if it has not. */
   startedAt(slot: number): number {
     return this.times[2 * slot + STARTED]!;
   }
@@ -90,7 +94,7 @@ export class BoardView {
 
   start(slot: number): NotStarted | undefined {
     if (this.draining) return 'draining';
-    const now = Date.now();
+    const now = monotonicMs();
     if (now >= this.times[2 * slot + EXPIRY]!) return 'lease-expired';
     this.threads[slot] = this.threadId;
     this.times[2 * slot + STARTED] = now;

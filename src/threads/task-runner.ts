@@ -32,6 +32,9 @@ export interface HandlerContext {
   readonly db?: pg.PoolClient;
 }
 
+const INBOX_NO_REDIS =
+  'ctx.redis cannot be used with --inbox: the Redis effects would commit apart from the inbox row, and a crash between the two loses them; write through ctx.db in the inbox transaction, or drop --inbox and use Redis-atomic mode (one --redis instance)';
+
 export type Handler = (message: HandlerMessage, ctx: HandlerContext) => unknown;
 
 export interface TaskRunnerOptions {
@@ -56,6 +59,8 @@ export class TaskRunner {
   private readonly waiting: { task: Task; done: () => void }[] = [];
   private readonly running = new Map<number, Running>();
   private results: TaskResult[] = [];
+  /** Called once `results` are posted: a batch counts as done only after its results left the thread. */
+  private posted: (() => void)[] = [];
   private resultsMs = 0;
   private posting = false;
 
@@ -94,10 +99,7 @@ export class TaskRunner {
 
   /** A drain began: tasks still waiting for a place come back now, unrun (the board's flag stops the rest). */
   stopStarting(): void {
-    for (const { task, done } of this.waiting.splice(0)) {
-      this.post({ taskId: task.taskId, ok: false, notStarted: 'draining' });
-      done();
-    }
+    for (const { task, done } of this.waiting.splice(0)) this.post({ taskId: task.taskId, ok: false, notStarted: 'draining' }, done);
   }
 
   private pump(): void {
@@ -109,8 +111,7 @@ export class TaskRunner {
       void this.call(task).then((result) => {
         this.running.delete(task.taskId);
         this.resultsMs += performance.now() - t0;
-        this.post(result);
-        done();
+        this.post(result, done);
         this.pump();
       });
     }
@@ -128,12 +129,22 @@ export class TaskRunner {
     const running = this.running.get(taskId)!;
     const fn = (await this.handler!).handler;
     const recorder = effectRecorder();
+    let misused: Error | undefined;
     try {
       let result: unknown;
       if (this.opts.inbox) {
         const { pool, queue, dedupTtlMs } = this.opts.inbox;
         const entry = { queue, id: task.message.id, fence: task.fencingToken, dedupTtlMs };
-        const outcome = await inTransaction(pool, entry, (db) => Promise.resolve(fn(task.message, this.context(task, running, recorder.redis, db))));
+        // Redis effects would commit after the inbox row, in another store: a crash between the
+        // two would leave the redelivery an inbox duplicate, acked without them. Refused whole.
+        const noRedis = (): never => {
+          throw (misused = new Error(INBOX_NO_REDIS));
+        };
+        const outcome = await inTransaction(pool, entry, async (db) => {
+          const value = await fn(task.message, this.context(task, running, noRedis, db));
+          if (misused) throw misused; // the handler caught it: its transaction still rolls back
+          return value;
+        });
         if (outcome.duplicate) return { taskId, ok: true, inboxDuplicate: true };
         result = outcome.value;
       } else {
@@ -147,7 +158,7 @@ export class TaskRunner {
         ...(recorder.effects.length > 0 && { effects: recorder.effects }),
       };
     } catch (err) {
-      return { taskId, ok: false, error: describeError(err) };
+      return { taskId, ok: false, error: misused ? { ...describeError(misused), code: 'BAD_EFFECT' } : describeError(err) };
     }
   }
 
@@ -172,17 +183,25 @@ export class TaskRunner {
     };
   }
 
-  private post(result: TaskResult): void {
+  /**
+   * Results are gathered for a turn and posted together. The task's batch is done only
+   * once its result is posted: a thread that dies later (another handler on it
+   * terminated) has then either delivered the result or still holds an unfinished batch,
+   * which the main thread fails. A finished result is never lost in between.
+   */
+  private post(result: TaskResult, done: () => void): void {
     this.results.push(result);
+    this.posted.push(done);
     if (this.posting) return;
     this.posting = true;
     setImmediate(() => {
       this.posting = false;
-      const results = this.results;
-      const ms = this.resultsMs;
+      const { results, posted, resultsMs } = this;
       this.results = [];
+      this.posted = [];
       this.resultsMs = 0;
-      this.opts.post(results, ms);
+      this.opts.post(results, resultsMs);
+      for (const done of posted) done();
     });
   }
 }

@@ -57,6 +57,8 @@ export interface ErrorInfo {
   name: string;
   message: string;
   stack?: string;
+  /** Set by the runner (never by a handler's own error): BAD_EFFECT is dead-lettered at once, since no retry can succeed. */
+  code?: 'BAD_EFFECT';
 }
 
 export type TaskResult = { taskId: number } & (

@@ -63,7 +63,7 @@ export function body(id: string, data: Record<string, unknown>): { content: stri
 }
 
 export interface LedgerLine {
-  ev: 'start' | 'done';
+  ev: 'start' | 'done' | 'tick';
   id: string;
   attempt: number;
   fence: number;

@@ -1,0 +1,83 @@
+/**
+ * A TCP proxy a test controls, for faults that are not crashes: `cut()` stops
+ * forwarding in both directions without closing anything (a partition: packets stop,
+ * no reset), `heal()` resumes, `reset()` destroys every connection, `latencyMs` delays
+ * each chunk. Listens on an ephemeral loopback port.
+ */
+import net from 'node:net';
+
+export interface TcpProxy {
+  readonly port: number;
+  /** The target URL with host and port replaced by the proxy's. */
+  url(target: string): string;
+  latencyMs: number;
+  cut(): void;
+  heal(): void;
+  reset(): void;
+  close(): Promise<void>;
+}
+
+export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
+  const pairs = new Set<[net.Socket, net.Socket]>();
+  let cut = false;
+  const held: (() => void)[] = [];
+  const proxy = {
+    latencyMs: 0,
+  } as TcpProxy & { latencyMs: number };
+
+  const pipe = (from: net.Socket, to: net.Socket): void => {
+    from.on('data', (chunk) => {
+      const send = (): void => {
+        if (!to.destroyed) to.write(chunk);
+      };
+      // Order is kept: while cut, and under latency, chunks wait in turn.
+      const go = (): void => void (proxy.latencyMs > 0 ? setTimeout(send, proxy.latencyMs) : send());
+      if (cut) held.push(go);
+      else go();
+    });
+  };
+
+  const server = net.createServer((client) => {
+    const upstream = net.connect(targetPort, targetHost);
+    const pair: [net.Socket, net.Socket] = [client, upstream];
+    pairs.add(pair);
+    const end = (): void => {
+      pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+    pipe(client, upstream);
+    pipe(upstream, client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+
+  return Object.assign(proxy, {
+    port,
+    url: (target: string) => {
+      const u = new URL(target);
+      u.hostname = '127.0.0.1';
+      u.port = String(port);
+      return u.toString().replace(/\/$/, '');
+    },
+    cut: () => void (cut = true),
+    heal: () => {
+      cut = false;
+      for (const go of held.splice(0)) go();
+    },
+    reset: () => {
+      held.length = 0;
+      for (const [a, b] of pairs) {
+        a.resetAndDestroy();
+        b.resetAndDestroy();
+      }
+      pairs.clear();
+    },
+    close: async () => {
+      proxy.reset();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  });
+}
