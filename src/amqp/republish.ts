@@ -10,6 +10,8 @@ export const HEADERS = {
   id: 'x-dedup-id',
   queue: 'x-dedup-queue',
   attempt: 'x-dedup-attempt',
+  /** On a retry whose handler's thread died with it (it may have killed the thread): it runs alone. */
+  suspect: 'x-dedup-suspect',
   stack: 'x-dedup-stack',
   /** When it was dead-lettered (ms since the epoch). */
   at: 'x-dedup-at',

@@ -21,8 +21,8 @@ import { observe, type ReplicaStats } from './stats.js';
 export interface RunOutcomes {
   /** The handler returned: complete it. */
   finished(item: Item): void;
-  /** The handler threw, timed out, or its thread died while it ran: one attempt spent. */
-  failed(item: Item, err: DedupPoolError): void;
+  /** The handler threw, timed out, or its thread died while it ran (`threadDied`): one attempt spent. */
+  failed(item: Item, err: DedupPoolError, threadDied: boolean): void;
   /** The handler never started (draining, or its lease expired first): no attempt spent. */
   notStarted(item: Item, leaseExpired: boolean): void;
   /** A batch of results has been handled. */
@@ -114,8 +114,8 @@ export class HandlerRuns {
         outcomes.finished(item);
       } else if ('notStarted' in r || ('died' in r && !r.started)) {
         outcomes.notStarted(item, item.lost || ('notStarted' in r && r.notStarted === 'lease-expired'));
-      } else if ('died' in r) outcomes.failed(item, this.deathOf(item, r.died));
-      else outcomes.failed(item, r.error.code === 'BAD_EFFECT' ? new DedupPoolError('BAD_EFFECT', r.error.message) : new HandlerError(r.error.message, r.error.stack));
+      } else if ('died' in r) outcomes.failed(item, this.deathOf(item, r.died), true);
+      else outcomes.failed(item, r.error.code === 'BAD_EFFECT' ? new DedupPoolError('BAD_EFFECT', r.error.message) : new HandlerError(r.error.message, r.error.stack), false);
     }
     if (again.length > 0) {
       const executor = this.deps.executor();

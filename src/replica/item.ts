@@ -43,8 +43,10 @@ export class Item implements Held {
     readonly body: unknown,
     readonly headers: Record<string, unknown>,
     readonly print: string,
-    /** Back after a failure or a crash: runs alone. */
-    readonly suspect: boolean,
+    /** Evidence says it was in flight where a thread or process died: it begins alone (isolation.ts). */
+    public suspect: boolean,
+    /** A retry of this pool's (it carries an attempt header). */
+    readonly retry: boolean,
   ) {}
 }
 

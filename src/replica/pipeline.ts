@@ -17,17 +17,15 @@
  *                 after the last attempt. Requeues are exact.
  *
  * This file decides; settler.ts carries the decisions to the broker (ack, requeue,
- * dead-letter and retry publishes). A message back after a failure or a crash
- * (redelivered, or carrying an attempt header) runs alone in its replica: a poison
- * message that kills its thread or process then takes no innocent neighbour down twice.
+ * dead-letter and retry publishes). A message with evidence that it was in flight
+ * where a thread or a process died runs alone in its replica, for a bounded time
+ * (isolation.ts): a poison message then takes no innocent neighbour down twice.
  */
 import type { EventEmitter } from 'node:events';
 import type { QueueNames } from '../amqp/broker.js';
 import type { Delivery } from '../amqp/consumer.js';
 import { parseDelivery } from '../amqp/message.js';
-import { HEADERS } from '../amqp/republish.js';
 import { retryDelay } from '../common/backoff.js';
-import { formatDuration } from '../common/duration.js';
 import { DedupPoolError, HandlerError, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { PoolOptions } from '../common/options.js';
@@ -38,17 +36,15 @@ import type { LeaseBoard } from '../threads/lease-board.js';
 import type { TaskResult } from '../threads/worker-protocol.js';
 import { completeItems } from './completions.js';
 import { HandlerRuns } from './handler-runs.js';
+import { Parking } from './parking.js';
+import { Isolation, crashedBefore, isRetry, markedSuspect } from './isolation.js';
 import { Item, NO_LEASE, type Outcome, type ReplicaEvents } from './item.js';
 import { MessageTrace } from './message-trace.js';
 import { Settler } from './settler.js';
 import { observe, type ReplicaStats } from './stats.js';
 import type { StoreGate } from './store-gate.js';
 
-/** How long a parked duplicate waits before it looks again (doubling up to the max). */
-const PARK_FIRST_MS = 25;
-const PARK_MAX_MS = 1000;
-/** Pause before a message is requeued because Redis could not be reached. */
-const STORE_RETRY_MS = 1000;
+const STORE_RETRY_MS = 1000; // pause before a requeue when Redis could not be reached
 
 export interface PipelineDeps {
   opts: PoolOptions;
@@ -76,11 +72,11 @@ export class Pipeline {
   /** Batches (and lone suspects) waiting for their begin call, in arrival order. */
   private readonly queue: { items: Item[]; alone: boolean }[] = [];
   private beginCalls = 0;
-  /** The suspect running alone now: nothing else begins meanwhile. */
-  private alone: Item | undefined;
+  /** The suspect running alone now, if any: nothing else begins meanwhile. */
+  private readonly isolation = new Isolation<Item>(() => this.pump());
   private finished: Item[] = [];
   private completing = false;
-  private readonly parked = new Map<Item, NodeJS.Timeout>();
+  private readonly parking = new Parking((item) => this.again(item));
   private stopping = false;
   private readonly runs: HandlerRuns;
   private readonly settler: Settler;
@@ -98,7 +94,7 @@ export class Pipeline {
       stopping: () => this.stopping,
       outcomes: {
         finished: (item) => this.finished.push(item),
-        failed: (item, err) => void this.failed(item, err),
+        failed: (item, err, threadDied) => void this.failed(item, err, threadDied),
         notStarted: (item, leaseExpired) =>
           void (leaseExpired ? this.leaseLost(item, 'lease expired before the handler started') : this.releaseAndRequeue(item, 'uncount', 'draining')),
         settled: () => this.afterResults(),
@@ -135,8 +131,9 @@ export class Pipeline {
         void this.settler.deadLetterBad(d, parsed.reason, parsed.detail, this.tracer);
         continue;
       }
-      const suspect = d.msg.fields.redelivered || d.msg.properties.headers?.[HEADERS.attempt] !== undefined;
-      const item = new Item(d, parsed.id, parsed.body, parsed.headers, fingerprint(d.msg.content), suspect);
+      const { headers } = d.msg.properties;
+      const suspect = markedSuspect(headers);
+      const item = new Item(d, parsed.id, parsed.body, parsed.headers, fingerprint(d.msg.content), suspect, isRetry(headers));
       if (this.tracer) item.trace = new MessageTrace(this.tracer, this.o.queue, item.id, item.headers, d.msg.fields.redelivered);
       if (this.follow(item)) continue;
       if (suspect) this.queue.push({ items: [item], alone: true });
@@ -160,13 +157,17 @@ export class Pipeline {
     return true;
   }
 
-  /** Start begin calls for what waits, in order; a lone suspect waits until nothing else runs. */
+  /**
+   * Start what waits, in order: begin calls, and suspects alone. A suspect waits until
+   * nothing else runs (at most the isolation bound), then runs alone (at most as long).
+   */
   private pump(): void {
-    while (this.queue.length > 0 && !this.alone) {
+    while (this.queue.length > 0 && !this.isolation.active) {
       const next = this.queue[0]!;
       if (next.alone) {
-        if (this.runs.size > 0 || this.beginCalls > 0 || this.finished.length > 0) return;
-        this.alone = next.items[0];
+        const quiet = this.runs.size === 0 && this.beginCalls === 0 && this.finished.length === 0;
+        if (!quiet && !this.isolation.waitedEnough(next.items[0]!)) return;
+        this.isolation.start(next.items[0]!);
       }
       this.queue.shift();
       void this.begin(next.items);
@@ -194,12 +195,29 @@ export class Pipeline {
         // Attempts are counted by the lease grants in Redis, so a crash loop is bounded too.
         if (r.lease.fence > this.o.maxAttempts) {
           void this.deadLetter(item, 'MAX_ATTEMPTS', `${r.lease.fence - 1} attempts ended without completing`);
+        } else if (!item.suspect && crashedBefore(item.d.msg.properties.headers, r.lease.fence)) {
+          void this.isolate(item);
         } else toRun.push(item);
       }
     }
     if (unavailable.length > 0) this.storeUnavailable(unavailable, results.find((r) => r instanceof Error));
     if (toRun.length > 0) this.run(toRun);
-    if (this.alone && items.includes(this.alone) && !this.alone.running) this.alone = undefined;
+    for (const item of items) if (!item.running) this.isolation.end(item);
+    this.pump();
+  }
+
+  /** An earlier grant ended in a crash: begin again alone, the grant given back uncounted (waiting costs no attempt). */
+  private async isolate(item: Item): Promise<void> {
+    item.suspect = true;
+    await this.store.release(item.lease, 'uncount').catch(() => {});
+    item.lease = NO_LEASE;
+    if (this.stopping) return this.done(item, false, 'requeued');
+    this.again(item);
+  }
+
+  /** Back in line for a begin call (alone if it is a suspect). */
+  private again(item: Item): void {
+    this.queue.push({ items: [item], alone: item.suspect });
     this.pump();
   }
 
@@ -208,16 +226,7 @@ export class Pipeline {
     if (!item.waited) this.stats.parked += 1;
     item.waited = true;
     if (this.stopping) return this.requeue(item, 'draining while parked');
-    item.parkMs = Math.min(item.parkMs === 0 ? PARK_FIRST_MS : item.parkMs * 2, PARK_MAX_MS);
-    const wait = Math.min(item.parkMs, Math.max(retryInMs, PARK_FIRST_MS));
-    this.parked.set(
-      item,
-      setTimeout(() => {
-        this.parked.delete(item);
-        this.queue.push({ items: [item], alone: item.suspect });
-        this.pump();
-      }, wait),
-    );
+    this.parking.park(item, retryInMs);
   }
 
   // ---- 3. run ---------------------------------------------------------------------
@@ -279,7 +288,7 @@ export class Pipeline {
   // ---- 5. fail --------------------------------------------------------------------
 
   /** The handler failed: retry with backoff, or dead-letter after the last attempt. */
-  private async failed(item: Item, err: DedupPoolError): Promise<void> {
+  private async failed(item: Item, err: DedupPoolError, threadDied = false): Promise<void> {
     if (item.lost) return this.leaseLost(item, `lease lost while the handler ran: ${err.message}`);
     if (this.stopping && item.abortedAt > 0 && !item.timedOut) return this.releaseAndRequeue(item, 'keep', 'draining');
     const { lease } = item;
@@ -290,20 +299,11 @@ export class Pipeline {
       // Not fatal: the lease expires by itself; the retry waits at most that long.
       this.log.warn({ msgId: item.id, err: errorMessage(releaseErr) }, 'could not release lease after a failure');
     });
-    const delay = retryDelay(lease.fence, this.o.retryDelayMs, this.o.retryMaxDelayMs);
-    try {
-      await this.settler.retry(item.d, lease.fence, err.message, delay);
-    } catch (pubErr) {
-      this.log.warn({ msgId: item.id, err: errorMessage(pubErr) }, 'could not schedule a retry: message requeued');
-      return this.requeue(item, 'retry publish failed');
-    }
-    this.done(item, true, 'retried');
-    this.stats.retried += 1;
-    this.log.warn(
-      { msgId: item.id, attempt: lease.fence, maxAttempts: this.o.maxAttempts, retryInMs: delay, err: err.message, stack },
-      `handler failed (attempt ${lease.fence} of ${this.o.maxAttempts}): retry in ${formatDuration(delay)}`,
-    );
-    this.deps.events.emit('retried', item.id, lease.fence);
+    const delayMs = retryDelay(lease.fence, this.o.retryDelayMs, this.o.retryMaxDelayMs);
+    // A thread that died with it on board is the evidence that makes its retry run alone.
+    const details = { id: item.id, attempt: lease.fence, maxAttempts: this.o.maxAttempts, error: err.message, stack, delayMs, suspect: threadDied || item.suspect };
+    if (await this.settler.retry(item.d, details)) this.done(item, true, 'retried');
+    else this.requeue(item, 'retry publish failed');
   }
 
   private leaseLost(item: Item, why: string): void {
@@ -373,16 +373,15 @@ export class Pipeline {
   private done(item: Item, ack: boolean, outcome: Outcome): void {
     this.runs.drop(item);
     item.trace?.end(outcome === 'completed' ? 'processed' : outcome);
-    const wasAlone = item === this.alone;
-    if (wasAlone) this.alone = undefined;
+    const wasAlone = this.isolation.end(item);
     this.settler.settle(item.d, ack);
     if (this.working.get(item.id) === item) this.working.delete(item.id);
     const followers = item.followers;
     item.followers = undefined;
     for (const f of followers ?? []) {
-      if (outcome === 'requeued' || (outcome === 'retried' && f.suspect) || f.print !== item.print) {
-        // Not settled by this run: it goes through the protocol itself. A suspect after a
-        // retry may be that very retry, back before the run was settled (a short --retry-delay).
+      if (outcome === 'requeued' || (outcome === 'retried' && f.retry) || f.print !== item.print) {
+        // Not settled by this run: it goes through the protocol itself. A retry that followed
+        // a retried run may be that very retry, back before the run was settled (a short --retry-delay).
         if (this.stopping) this.done(f, false, 'requeued');
         else if (!this.follow(f)) this.queue.push({ items: [f], alone: f.suspect });
       } else this.ackDuplicate(f, 'in-flight');
@@ -398,11 +397,8 @@ export class Pipeline {
     this.deps.board.stopStarting();
     this.runs.stopStarting();
     for (const { items } of this.queue.splice(0)) for (const item of items) this.done(item, false, 'requeued');
-    for (const [item, timer] of this.parked) {
-      clearTimeout(timer);
-      this.done(item, false, 'requeued');
-    }
-    this.parked.clear();
+    this.isolation.stop();
+    for (const item of this.parking.takeAll()) this.done(item, false, 'requeued');
   }
 
   /** Handlers still running after the drain timeout: their signals fire. */

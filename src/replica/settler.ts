@@ -9,6 +9,7 @@ import type { Tracer } from '@opentelemetry/api';
 import type { QueueNames } from '../amqp/broker.js';
 import type { Delivery } from '../amqp/consumer.js';
 import { HEADERS, boundedStack, republishProps, truncate } from '../amqp/republish.js';
+import { formatDuration } from '../common/duration.js';
 import { errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { ReplicaEvents } from './item.js';
@@ -23,6 +24,18 @@ export interface DeadLetterDetails {
   attempts?: number | undefined;
   /** The handler's stack, kept (bounded) in a header. */
   stack?: string | undefined;
+}
+
+export interface RetryDetails {
+  id: string;
+  /** The attempt that failed. */
+  attempt: number;
+  maxAttempts: number;
+  error: string;
+  stack: string | undefined;
+  delayMs: number;
+  /** Its thread died with it: the retry runs alone (isolation.ts). */
+  suspect: boolean;
 }
 
 export class Settler {
@@ -84,12 +97,26 @@ export class Settler {
   /**
    * Publish a copy for attempt `attempt + 1`: through `<queue>.retry` after `delayMs`
    * (it flows back to the queue when its expiration ends), or straight back with no delay.
-   * Rejects if the broker did not confirm it.
+   * False if the broker did not confirm it (the caller requeues the delivery instead).
    */
-  async retry(d: Delivery, attempt: number, error: string, delayMs: number): Promise<void> {
-    const { names } = this.deps;
-    const props = { ...republishProps(d), headers: { ...d.msg.properties.headers, [HEADERS.attempt]: attempt, [HEADERS.error]: truncate(error) } };
-    if (delayMs > 0) await d.publish(names.retry, d.msg.content, { ...props, expiration: String(delayMs) });
-    else await d.publish(names.queue, d.msg.content, props);
+  async retry(d: Delivery, r: RetryDetails): Promise<boolean> {
+    const { names, log, stats, events } = this.deps;
+    const { [HEADERS.suspect]: _, ...kept } = d.msg.properties.headers ?? {};
+    const headers = { ...kept, [HEADERS.attempt]: r.attempt, [HEADERS.error]: truncate(r.error), ...(r.suspect && { [HEADERS.suspect]: 'thread died' }) };
+    const props = { ...republishProps(d), headers };
+    try {
+      if (r.delayMs > 0) await d.publish(names.retry, d.msg.content, { ...props, expiration: String(r.delayMs) });
+      else await d.publish(names.queue, d.msg.content, props);
+    } catch (err) {
+      log.warn({ msgId: r.id, err: errorMessage(err) }, 'could not schedule a retry: message requeued');
+      return false;
+    }
+    stats.retried += 1;
+    log.warn(
+      { msgId: r.id, attempt: r.attempt, maxAttempts: r.maxAttempts, retryInMs: r.delayMs, err: r.error, stack: r.stack },
+      `handler failed (attempt ${r.attempt} of ${r.maxAttempts}): retry in ${formatDuration(r.delayMs)}`,
+    );
+    events.emit('retried', r.id, r.attempt);
+    return true;
   }
 }

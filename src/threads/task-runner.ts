@@ -56,6 +56,8 @@ interface Running {
 
 export class TaskRunner {
   private handler?: Promise<{ handler: Handler } & HandlerInfo>;
+  /** The handler once loaded: called without a turn between marking a task started and the call. */
+  private fn?: Handler;
   private readonly waiting: { task: Task; done: () => void }[] = [];
   private readonly running = new Map<number, Running>();
   private results: TaskResult[] = [];
@@ -69,7 +71,8 @@ export class TaskRunner {
   /** Import the handler (once); rejects with a message naming the file when it cannot be used. */
   async load(): Promise<HandlerInfo> {
     this.handler ??= importHandlerModule<Handler>(this.opts.handlerPath);
-    const { atomic } = await this.handler;
+    const { atomic, handler } = await this.handler;
+    this.fn = handler;
     return atomic ? { atomic } : {};
   }
 
@@ -127,7 +130,9 @@ export class TaskRunner {
     const notStarted = this.opts.board.start(task.slot);
     if (notStarted) return { taskId, ok: false, notStarted };
     const running = this.running.get(taskId)!;
-    const fn = (await this.handler!).handler;
+    // Called at once: a handler that kills its thread in its first synchronous stretch does
+    // so before the next task is marked started, so only it counts as in flight there.
+    const fn = this.fn!;
     const recorder = effectRecorder();
     let misused: Error | undefined;
     try {

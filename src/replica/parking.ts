@@ -1,0 +1,37 @@
+/**
+ * Step 2's wait (see pipeline.ts): an id held by another lease waits here, unleased,
+ * and looks again with a backoff that doubles per look, never later than the
+ * holder's lease ends. Never a requeue in a hot loop.
+ */
+import type { Item } from './item.js';
+
+const PARK_FIRST_MS = 25;
+const PARK_MAX_MS = 1000;
+
+export class Parking {
+  private readonly timers = new Map<Item, NodeJS.Timeout>();
+
+  /** `again` takes an item whose wait is over: it goes through begin once more. */
+  constructor(private readonly again: (item: Item) => void) {}
+
+  /** Wait, then look again; `retryInMs` is how long the holder's lease has left. */
+  park(item: Item, retryInMs: number): void {
+    item.parkMs = Math.min(item.parkMs === 0 ? PARK_FIRST_MS : item.parkMs * 2, PARK_MAX_MS);
+    const wait = Math.min(item.parkMs, Math.max(retryInMs, PARK_FIRST_MS));
+    this.timers.set(
+      item,
+      setTimeout(() => {
+        this.timers.delete(item);
+        this.again(item);
+      }, wait),
+    );
+  }
+
+  /** Every parked item, its wait cancelled (a drain gives them back). */
+  takeAll(): Item[] {
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    const items = [...this.timers.keys()];
+    this.timers.clear();
+    return items;
+  }
+}
