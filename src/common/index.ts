@@ -1,8 +1,9 @@
 /**
  * common: what every part shares and nothing else owns. Options (every flag with
  * its default, doc and validation), typed errors with stable codes, the logger and
- * credential redaction, durations, backoff, file paths of the package, TLS files, and
- * the trace context that travels in `traceparent`.
+ * credential redaction, durations, backoff, file paths of the package, TLS files, the
+ * cgroup CPU quota behind the thread default, and the trace context that travels in
+ * `traceparent`.
  *
  * May import: nothing of the project (only Node and npm packages).
  */

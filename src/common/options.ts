@@ -6,7 +6,7 @@
  * CLI or env, or typed values from the API) and names the flag on error.
  * `resolveOptions()` is the two in a row.
  */
-import { availableParallelism } from 'node:os';
+import { defaultThreads } from './cpu-quota.js';
 import { ConfigError } from './errors.js';
 import { parseDuration } from './duration.js';
 import { redactSecrets } from './redact.js';
@@ -24,7 +24,7 @@ export interface PoolOptions {
   queue: string;
   /** Path to the handler module (default export `async (message, ctx) => result`), JavaScript or TypeScript. Fixed at start. */
   handler: string;
-  /** Worker threads running the handler; 0 runs it on the main thread (for I/O-bound handlers). Default: the machine's available parallelism. */
+  /** Worker threads running the handler; 0 runs it on the main thread (for I/O-bound handlers). Default: the machine's available parallelism, lowered to a cgroup CPU quota (a container's CPU limit). */
   threads: number;
   /** Handler calls running at once on each thread: raise it for handlers that mostly await I/O; 1 for CPU-bound ones. Default 8. */
   concurrency: number;
@@ -240,7 +240,7 @@ const REDIS_DEFAULT = ['redis://127.0.0.1:6379'];
 export const OPTION_SPECS = [
   spec({ key: 'queue', flag: 'queue', env: 'DEDUP_QUEUE', doc: 'queue to consume', kind: text(/^[\w.:-]{1,200}$/, 'a queue name of letters, digits, . _ : - (at most 200)') }),
   spec({ key: 'handler', flag: 'handler', env: 'DEDUP_HANDLER', doc: 'handler module path (.js/.mjs/.cjs/.ts)', kind: text(/\.([cm]?js|[cm]?ts)$/, 'a path to a .js, .mjs, .cjs or .ts module') }),
-  spec({ key: 'threads', flag: 'threads', env: 'DEDUP_THREADS', doc: 'worker threads per replica (0: run the handler on the main thread)', kind: int(0, 256), default: availableParallelism() }),
+  spec({ key: 'threads', flag: 'threads', env: 'DEDUP_THREADS', doc: 'worker threads per replica (0: run the handler on the main thread)', kind: int(0, 256), default: defaultThreads() }),
   spec({ key: 'concurrency', flag: 'concurrency', env: 'DEDUP_CONCURRENCY', doc: 'handler calls at once per thread (1 for CPU-bound handlers)', kind: int(1, 1000), default: 8 }),
   spec({ key: 'prefetch', flag: 'prefetch', env: 'DEDUP_PREFETCH', doc: 'unacked deliveries per replica', kind: int(1, 65535), default: 100 }),
   spec({ key: 'batchSize', flag: 'batch-size', env: 'DEDUP_BATCH_SIZE', doc: 'most deliveries handled as one batch', kind: int(1, 65535), default: 256 }),
