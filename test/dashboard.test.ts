@@ -48,6 +48,15 @@ describe('README', () => {
   });
 });
 
+describe('web dashboard page', () => {
+  it('calls the duplicates that waited for another holder "waited" (not "in flight", the gauge beside it)', () => {
+    const html = readFileSync(new URL('../src/supervisor/dashboard.html', import.meta.url), 'utf8');
+    const card = html.split('\n').find((l) => l.includes('id="dup-in-flight"'))!;
+    expect(card).toMatch(/<span id="dup-in-flight">-<\/span> waited,/);
+    expect(card).not.toMatch(/in flight/);
+  });
+});
+
 describe('Grafana dashboard', () => {
   const dash = JSON.parse(readFileSync(new URL('../dashboards/dedup-pool.json', import.meta.url), 'utf8')) as Dashboard;
 

@@ -72,8 +72,8 @@ export class Pipeline {
   /** Deliveries of this turn, not yet admitted. */
   private arrivals: Delivery[] = [];
   private admitting = false;
-  /** Id -> the copy this replica is working on. */
-  private readonly working = new Map<string, Item>();
+  /** Id -> the copy this replica is working on (a drain's progress line names them). */
+  readonly working = new Map<string, Item>();
   /** Batches (and lone suspects) waiting for their begin call, in arrival order. */
   private readonly queue: { items: Item[]; alone: boolean }[] = [];
   private beginCalls = 0;
