@@ -78,8 +78,8 @@ the run, unless --generate-ids: then a new id is added as the line's first field
 change publish makes to a line. Progress goes to stderr on a terminal.
 
 Exit codes: 0 every line published and confirmed; 1 the broker did not confirm a message;
-2 bad flag, unreadable file, a line that is not JSON or has no id (the message says how many
-lines before it were published).`,
+2 bad flag, unreadable file, a line that is not JSON, has no id, or has an id the pool would
+dead-letter (the message says how many lines before it were published).`,
   flags,
   async run(args) {
     const o = {
