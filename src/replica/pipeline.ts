@@ -87,14 +87,13 @@ export class Pipeline {
   private readonly settler: Settler;
   /** Looked up once: with no OpenTelemetry SDK registered, no per-message tracing code runs. */
   private readonly tracer = tracerIfRegistered();
-  private readonly idDisagreements: IdDisagreements;
+  private idDisagreements?: IdDisagreements;
 
   constructor(private readonly deps: PipelineDeps) {
     this.o = deps.opts;
     this.log = deps.log;
     this.stats = deps.stats;
     this.store = deps.store;
-    this.idDisagreements = new IdDisagreements(deps.log, deps.stats);
     this.settler = new Settler({ queue: this.o.queue, names: deps.names, log: deps.log, stats: deps.stats, events: deps.events });
     this.runs = new HandlerRuns({
       ...deps,
@@ -138,7 +137,7 @@ export class Pipeline {
         void this.settler.deadLetterBad(d, parsed.reason, parsed.detail, this.tracer);
         continue;
       }
-      if (parsed.disagreement) this.idDisagreements.note(parsed.id, parsed.disagreement);
+      if (parsed.disagreement) (this.idDisagreements ??= new IdDisagreements(this.log, this.stats)).note(parsed.id, parsed.disagreement);
       const suspect = d.msg.fields.redelivered || d.msg.properties.headers?.[HEADERS.attempt] !== undefined;
       const item = new Item(d, parsed.id, parsed.body, parsed.headers, fingerprint(d.msg.content), suspect);
       if (this.tracer) item.trace = new MessageTrace(this.tracer, this.o.queue, item.id, item.headers, d.msg.fields.redelivered);
