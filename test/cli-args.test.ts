@@ -69,7 +69,7 @@ describe('parseArgsFor', () => {
 describe('help', () => {
   it('shows every flag with its env variable and its default as typed', () => {
     const help = renderHelp(cmd({ flags: poolFlags() }));
-    for (const typed of ['default 24h', 'default 30s', 'default 1mb', 'default 60s', 'default property,header:x-message-id,body', 'default redis://127.0.0.1:6379', 'env DEDUP_TTL']) {
+    for (const typed of ['default 24h', 'default 30s', 'default 1mb', 'default 60s', 'default body,header:x-message-id,property', 'default redis://127.0.0.1:6379', 'env DEDUP_TTL']) {
       expect(help).toContain(typed);
     }
     expect(help).toMatch(/--queue Q +queue to consume \(env DEDUP_QUEUE, required\)/);

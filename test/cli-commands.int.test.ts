@@ -31,7 +31,7 @@ describe('dedup-pool help, version and flag errors', () => {
     const p = spawnCli(['start', '--queue', 'q', '--help']);
     expect(await p.exited).toBe(0);
     const out = stdout(p);
-    for (const typed of ['default 24h', 'default 30s', 'default 1mb', 'default property,header:x-message-id,body', 'env DEDUP_LOCK_TTL']) expect(out).toContain(typed);
+    for (const typed of ['default 24h', 'default 30s', 'default 1mb', 'default body,header:x-message-id,property', 'env DEDUP_LOCK_TTL']) expect(out).toContain(typed);
   });
 
   it('bench --help lists the scenarios and the bench flags', async () => {

@@ -60,7 +60,21 @@ describe('dedup-pool CLI', () => {
     expect(got.map((m) => m.properties.messageId).slice(0, 2)).toEqual(['a', 'a']);
     expect(got[2]!.properties.messageId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(p.logs).toEqual([{ raw: `4 ${got[2]!.properties.messageId}` }]);
+    // The one change publish makes to a line: the generated id, added as its first field.
+    expect(got[2]!.content.toString()).toBe(`{"message_id":"${got[2]!.properties.messageId}","data":"no id"}`);
     expect(got.every((m) => m.properties.deliveryMode === 2)).toBe(true);
+  });
+
+  it('sends each line\'s bytes unchanged, a numeric message_id as the id', async () => {
+    env = await testEnv('cli-publish-bytes');
+    const lines = ['{"message_id":"big","n":12345678901234567890,"price":1.10}', '{ "message_id" : 7 ,"amount":2.50e3, "s":"\\u00e9é"}'];
+    const p = spawnCli(['publish', '--queue', env.queue]);
+    p.child.stdin!.end(`${lines.join('\n')}\n`);
+    expect(await p.exited).toBe(0);
+    const got = await drain(env.ch, env.queue);
+    expect(got.map((m) => m.content.toString('utf8'))).toEqual(lines);
+    expect(got.map((m) => m.properties.messageId)).toEqual(['big', '7']);
+    expect(got.map((m) => m.properties.contentType)).toEqual(['application/json', 'application/json']);
   });
 
   it('refuses a line without a message id, saying how many lines before it were published', async () => {

@@ -31,20 +31,29 @@ const exportedNames = async (): Promise<Set<string>> => {
   return new Set((await registry.getMetricsAsJSON()).map((m) => m.name).filter((n) => !n.startsWith('dedup_supervisor_')));
 };
 
-describe('README', () => {
-  it('lists exactly the metrics /metrics exports', async () => {
-    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+describe('docs', () => {
+  it('docs/operating.md lists exactly the metrics /metrics exports', async () => {
+    const readme = readFileSync(new URL('../docs/operating.md', import.meta.url), 'utf8');
     const row = readme.split('\n').find((l) => l.startsWith('| `GET /metrics`'))!;
     const listed = new Set(row.match(/dedup_[a-z_]+[a-z]/g)!.filter((n) => n !== 'dedup_supervisor'));
     expect([...listed].sort()).toEqual([...(await exportedNames())].sort());
   });
 
-  it('names every Lua script the store ships, and counts them right', () => {
-    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+  it('docs/internals.md names every Lua script the store ships, and counts them right', () => {
+    const readme = readFileSync(new URL('../docs/internals.md', import.meta.url), 'utf8');
     const scripts = readdirSync(new URL('../src/store/lua/', import.meta.url)).filter((f) => f.endsWith('.lua') && !f.endsWith('.lib.lua'));
     const words = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'ten'];
     expect(readme).toContain(`holds ${words[scripts.length]} scripts`);
     for (const f of scripts) expect(readme).toContain(`\`${f}\``);
+  });
+});
+
+describe('web dashboard page', () => {
+  it('calls the duplicates that waited for another holder "waited" (not "in flight", the gauge beside it)', () => {
+    const html = readFileSync(new URL('../src/supervisor/dashboard.html', import.meta.url), 'utf8');
+    const card = html.split('\n').find((l) => l.includes('id="dup-in-flight"'))!;
+    expect(card).toMatch(/<span id="dup-in-flight">-<\/span> waited,/);
+    expect(card).not.toMatch(/in flight/);
   });
 });
 

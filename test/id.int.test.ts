@@ -30,7 +30,7 @@ describe('dedup-pool id show / forget', () => {
       const begun = await store.begin('o-1');
       if (begun.state !== 'acquired') throw new Error(`expected a lease, got ${begun.state}`);
       const running = JSON.parse((await cli(['show', 'o-1', ...where, '--json'])).out);
-      expect(running).toMatchObject({ id: 'o-1', scope: env.queue, state: 'running', lease: { token: begun.lease.token }, fencingToken: 1 });
+      expect(running).toMatchObject({ id: 'o-1', prefix: env.prefix, scope: env.queue, state: 'running', lease: { token: begun.lease.token }, fencingToken: 1 });
       expect(running.lease.leftMs).toBeGreaterThan(15_000);
       const refused = await cli(['forget', 'o-1', ...where]).catch((err: unknown) => failure(err));
       expect(refused).toMatchObject({ exitCode: 1, message: expect.stringMatching(/o-1 .* is running now: a replica holds its lease/) });
@@ -45,7 +45,15 @@ describe('dedup-pool id show / forget', () => {
       expect((await cli(['show', 'o-1', ...where])).out).toMatch(/completed\n  body fingerprint  .{12}\n  result            \{"n":1\}\n  window left       at most \d+h\d+m/);
 
       expect(await cli(['forget', 'o-1', ...where])).toMatchObject({ code: 0, out: expect.stringMatching(/forgotten: its next delivery runs the handler/) });
-      expect(JSON.parse((await cli(['show', 'o-1', ...where, '--json'])).out).state).toBe('unknown');
+      // No record, no lease, and no dead-letter queue to look in: it cannot tell.
+      expect(JSON.parse((await cli(['show', 'o-1', ...where, '--json'])).out)).toMatchObject({
+        state: 'unknown',
+        deadLetters: { queue: `${env.queue}.dlq`, unreadable: expect.stringMatching(/has no dead-letter queue/) },
+      });
+      await env.ch.assertQueue(`${env.queue}.dlq`, { durable: true });
+      expect((await cli(['show', 'o-1', ...where])).out).toMatch(
+        new RegExp(`^id o-1 \\(prefix ${env.prefix}, scope ${env.queue.replace(/\./g, '\\.')}\\): never seen: no completion record, no lease, not in the dead-letter queue`),
+      );
       expect((await cli(['forget', 'o-1', ...where])).out).toMatch(/no completion record: nothing to forget/);
       const again = await store.begin('o-1');
       expect(again).toMatchObject({ state: 'acquired', lease: { fence: 1 } });
@@ -69,6 +77,23 @@ describe('dedup-pool id show / forget', () => {
     } finally {
       await replica.stop();
     }
+  });
+
+  it('tells a dead-lettered id from one never seen, leaving the dead-letter queue as it was', async () => {
+    env = await testEnv('id-dlq');
+    const replica = await new Replica({ queue: env.queue, prefix: env.prefix, handler: LEDGER_HANDLER, threads: 1, maxAttempts: 1, logLevel: 'silent' }).start();
+    try {
+      await publishRaw(env.ch, env.queue, [body('dl-1', { ledger: env.ledger, alwaysFail: true })]);
+      await waitFor(() => replica.stats.deadLettered.MAX_ATTEMPTS === 1 || replica.stats.deadLettered.HANDLER_FAILED === 1, 20_000, 'dead-lettered');
+    } finally {
+      await replica.stop();
+    }
+    const where = ['--queue', env.queue, '--prefix', env.prefix];
+    const shown = await cli(['show', 'dl-1', ...where]);
+    expect(shown.out).toMatch(/^id dl-1 \(prefix .*\): dead-lettered: no completion record or lease, and a copy is in the dead-letter queue\n/);
+    expect(shown.out).toMatch(/dead letter {7}in .*\.dlq: (HANDLER_FAILED|MAX_ATTEMPTS) \(.*always fails.*\)/);
+    expect(JSON.parse((await cli(['show', 'never-1', ...where, '--json'])).out)).toMatchObject({ state: 'never-seen', deadLetters: { copies: [] } });
+    expect((await env.ch.checkQueue(`${env.queue}.dlq`)).messageCount).toBe(1);
   });
 
   it('bad input gets a clear error', async () => {

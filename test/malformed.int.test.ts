@@ -25,8 +25,8 @@ describe('malformed input goes to the dead-letter queue with its reason', () => 
     ];
     await publishRaw(env.ch, env.queue, cases.map((c) => ({ content: c.content, props: { headers: { case: c.name } } })));
     // A header of the wrong type where the id is looked for.
-    cases.push({ name: 'table-header-id', content: '{"message_id":"fine"}', reason: 'BAD_ID', error: /header x-message-id is a object/ });
-    await publishRaw(env.ch, env.queue, [{ content: '{"message_id":"fine"}', props: { headers: { case: 'table-header-id', 'x-message-id': { nested: 1 } } } }]);
+    cases.push({ name: 'table-header-id', content: '{"data":1}', reason: 'BAD_ID', error: /header x-message-id is a object/ });
+    await publishRaw(env.ch, env.queue, [{ content: '{"data":1}', props: { headers: { case: 'table-header-id', 'x-message-id': { nested: 1 } } } }]);
     await publishRaw(env.ch, env.queue, [body('good-1', { ledger: env.ledger })]);
 
     await waitFor(() => replica!.stats.completed === 1 && replica!.stats.deliveries === cases.length + 1 && replica!.stats.inFlight === 0, 20_000, 'all settled');

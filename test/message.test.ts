@@ -14,11 +14,30 @@ describe('parseDelivery', () => {
     const p = parseDelivery(msg('{"message_id":"m-1","data":"Hello, World!"}'), opts);
     expect(p).toEqual({ ok: true, id: 'm-1', body: { message_id: 'm-1', data: 'Hello, World!' }, headers: {} });
   });
-  it('prefers the messageId property, then the x-message-id header, then the body', () => {
+  it('by default prefers the body id, then the x-message-id header, then the messageId property', () => {
     const b = '{"message_id":"body-id"}';
-    expect(parseDelivery(msg(b, { messageId: 'prop-id', headers: { 'x-message-id': 'h' } }), opts)).toMatchObject({ id: 'prop-id' });
-    expect(parseDelivery(msg(b, { headers: { 'x-message-id': 'header-id' } }), opts)).toMatchObject({ id: 'header-id' });
-    expect(parseDelivery(msg(b), opts)).toMatchObject({ id: 'body-id' });
+    expect(parseDelivery(msg(b, { messageId: 'prop-id', headers: { 'x-message-id': 'h' } }), opts)).toMatchObject({ id: 'body-id' });
+    expect(parseDelivery(msg('{}', { messageId: 'prop-id', headers: { 'x-message-id': 'header-id' } }), opts)).toMatchObject({ id: 'header-id' });
+    expect(parseDelivery(msg('{}', { messageId: 'prop-id' }), opts)).toMatchObject({ id: 'prop-id' });
+    expect(parseDelivery(msg('raw', { contentType: 'text/plain', messageId: 'prop-id' }), opts)).toMatchObject({ id: 'prop-id' });
+  });
+  it('reports a later source holding a different id, and runs under the first', () => {
+    const p = parseDelivery(msg('{"message_id":"order-1"}', { messageId: 'fresh-uuid' }), opts);
+    expect(p).toMatchObject({ ok: true, id: 'order-1', disagreement: { chosenFrom: 'body field message_id', otherFrom: 'the message-id property', otherId: 'fresh-uuid' } });
+    // The same ids everywhere, or one source only: nothing to report.
+    expect(parseDelivery(msg('{"message_id":"order-1"}', { messageId: 'order-1' }), opts)).not.toHaveProperty('disagreement');
+    expect(parseDelivery(msg('{"message_id":42}', { messageId: '42' }), opts)).not.toHaveProperty('disagreement');
+    expect(parseDelivery(msg('{"message_id":"order-1"}'), opts)).not.toHaveProperty('disagreement');
+  });
+  it('--id-from chooses the order: property first runs under the property and reports the body', () => {
+    const o = resolveOptions({ queue: 'q', handler: './h.mjs', idFrom: 'property,body' });
+    expect(parseDelivery(msg('{"message_id":"order-1"}', { messageId: 'fresh-uuid' }), o)).toMatchObject({
+      id: 'fresh-uuid',
+      disagreement: { chosenFrom: 'the message-id property', otherFrom: 'body field message_id', otherId: 'order-1' },
+    });
+    // A source left out of --id-from is not read at all.
+    const bodyOnly = resolveOptions({ queue: 'q', handler: './h.mjs', idFrom: 'body' });
+    expect(parseDelivery(msg('{"message_id":"order-1"}', { messageId: 'fresh-uuid' }), bodyOnly)).not.toHaveProperty('disagreement');
   });
   it('accepts integer ids from Python producers', () => {
     expect(parseDelivery(msg('{"message_id":42}'), opts)).toMatchObject({ ok: true, id: '42' });
@@ -37,7 +56,7 @@ describe('parseDelivery', () => {
   it.each([
     ['a Python dict repr', msg("{'message_id': 'a'}"), 'NOT_JSON', /Python dict repr/],
     ['invalid UTF-8', msg(Buffer.from([0xc3, 0x28])), 'NOT_JSON', /UTF-8/],
-    ['no id anywhere', msg('{"data":1}'), 'NO_ID', /tried property, header:x-message-id, body/],
+    ['no id anywhere', msg('{"data":1}'), 'NO_ID', /tried body, header:x-message-id, property/],
     ['an array body', msg('[1,2]'), 'NO_ID', /the body is an array, not a JSON object/],
     ['a number body', msg('42'), 'NO_ID', /the body is a number, not a JSON object/],
     ['a header id that is a table', msg('{}', { headers: { 'x-message-id': { a: 1 } } }), 'BAD_ID', /header x-message-id is a object/],

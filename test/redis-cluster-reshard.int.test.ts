@@ -1,7 +1,7 @@
 /**
  * Resharding a real Redis Cluster (3 masters + 3 replicas on loopback) while the pool
  * consumes (`npm run test:redis-cluster`): every slot of one master moves to another
- * with `redis-cli --cluster reshard`. What the README promises ("### Redis Cluster",
+ * with `redis-cli --cluster reshard`. What docs/clusters.md promises ("## Redis Cluster",
  * "Resharding:"): nothing lost or dead-lettered, calls follow MOVED and ASK, records
  * end up on the master that owns their slot now; only a copy of an id completed
  * before the move that arrives during it may run once more.

@@ -13,7 +13,7 @@ import { LEDGER_HANDLER, body, publishRaw, testEnv, type TestEnv } from './helpe
 import { startSupervisor, type SupervisorProcess } from './helpers/supervisor.js';
 
 const TOKEN = 'sekrit-dashboard-token';
-/** `UPDATE_SCREENSHOT=1 npx vitest run test/web-dashboard.int.test.ts` refreshes the README's picture. */
+/** `UPDATE_SCREENSHOT=1 npx vitest run test/web-dashboard.int.test.ts` refreshes the picture in docs/operating.md. */
 const SCREENSHOT = process.env.UPDATE_SCREENSHOT ? new URL('../docs/dashboard.png', import.meta.url).pathname : join(tmpdir(), 'dedup-pool-dashboard.png');
 
 describe('web dashboard', () => {

@@ -28,8 +28,17 @@ export interface ParseOptions {
   maxBytes: number;
 }
 
+/** Another source in --id-from carries a different id than the one chosen. */
+export interface IdDisagreement {
+  /** Where the chosen id came from, e.g. `body field message_id`. */
+  chosenFrom: string;
+  /** The other source and the id it carries. */
+  otherFrom: string;
+  otherId: string;
+}
+
 export type Parsed =
-  | { ok: true; id: string; body: unknown; headers: Record<string, unknown> }
+  | { ok: true; id: string; body: unknown; headers: Record<string, unknown>; disagreement?: IdDisagreement }
   | { ok: false; reason: BadMessageReason; detail: string };
 
 export const MAX_ID_BYTES = 512;
@@ -54,7 +63,8 @@ export function parseDelivery(msg: DeliveryLike, opts: ParseOptions): Parsed {
 
   const id = findId(msg, body.value, headers, opts);
   if (!id.ok) return id;
-  return { ok: true, id: id.value, body: body.value, headers };
+  const disagreement = id.from && disagreeing(msg, body.value, headers, opts, id.from, id.value);
+  return { ok: true, id: id.value, body: body.value, headers, ...(disagreement && { disagreement }) };
 }
 
 function isJson(contentType: string | undefined): boolean {
@@ -77,42 +87,79 @@ function decodeJson(content: Buffer): { ok: true; value: unknown } | { ok: false
   }
 }
 
+/** What one source holds: a candidate (possibly invalid) and where it was read, or nothing. */
+function readSource(
+  source: Exclude<IdSource, { kind: 'content' }>,
+  msg: DeliveryLike,
+  body: unknown,
+  headers: Record<string, unknown>,
+  idField: string,
+): { candidate: unknown; where: string } | undefined {
+  let candidate: unknown;
+  let where: string;
+  switch (source.kind) {
+    case 'property':
+      candidate = msg.properties.messageId;
+      where = 'the message-id property';
+      break;
+    case 'header':
+      candidate = headers[source.name];
+      where = `header ${source.name}`;
+      break;
+    case 'body':
+      candidate = isObject(body) ? body[idField] : undefined;
+      where = `body field ${idField}`;
+      break;
+  }
+  if (candidate === undefined || candidate === null || candidate === '') return undefined;
+  if (typeof candidate === 'number' && Number.isSafeInteger(candidate)) candidate = String(candidate);
+  if (Buffer.isBuffer(candidate)) candidate = candidate.toString('utf8');
+  return { candidate, where };
+}
+
+/** The id from the first source that has one, and that source's place in idFrom and name (none for a content hash). */
 function findId(
   msg: DeliveryLike,
   body: unknown,
   headers: Record<string, unknown>,
   opts: ParseOptions,
-): { ok: true; value: string } | { ok: false; reason: BadMessageReason; detail: string } {
-  for (const source of opts.idFrom) {
-    let candidate: unknown;
-    let where: string;
-    switch (source.kind) {
-      case 'property':
-        candidate = msg.properties.messageId;
-        where = 'the message-id property';
-        break;
-      case 'header':
-        candidate = headers[source.name];
-        where = `header ${source.name}`;
-        break;
-      case 'body':
-        candidate = isObject(body) ? body[opts.idField] : undefined;
-        where = `body field ${opts.idField}`;
-        break;
-      case 'content':
-        return { ok: true, value: `sha256:${createHash('sha256').update(msg.content).digest('hex')}` };
+): { ok: true; value: string; from?: { index: number; where: string } } | { ok: false; reason: BadMessageReason; detail: string } {
+  for (const [index, source] of opts.idFrom.entries()) {
+    if (source.kind === 'content') return { ok: true, value: `sha256:${createHash('sha256').update(msg.content).digest('hex')}` };
+    const found = readSource(source, msg, body, headers, opts.idField);
+    if (!found) continue;
+    if (typeof found.candidate !== 'string') {
+      return bad('BAD_ID', `id in ${found.where} is a ${typeof found.candidate}, not a string`);
     }
-    if (candidate === undefined || candidate === null || candidate === '') continue;
-    if (typeof candidate === 'number' && Number.isSafeInteger(candidate)) candidate = String(candidate);
-    if (Buffer.isBuffer(candidate)) candidate = candidate.toString('utf8');
-    if (typeof candidate !== 'string') {
-      return bad('BAD_ID', `id in ${where} is a ${typeof candidate}, not a string`);
-    }
-    return checkId(candidate, where);
+    const id = checkId(found.candidate, found.where);
+    return id.ok ? { ...id, from: { index, where: found.where } } : id;
   }
   const tried = opts.idFrom.map((s) => (s.kind === 'header' ? `header:${s.name}` : s.kind)).join(', ');
   const shape = opts.idFrom.some((s) => s.kind === 'body') && !isObject(body) ? `; the body is ${describeJson(body)}, not a JSON object` : '';
   return bad('NO_ID', `no message id (tried ${tried}${shape})`);
+}
+
+/**
+ * The first later source in idFrom holding a different string id. Such a message
+ * would run once per distinct id if the chosen source changed (or if a client sets a
+ * fresh message-id property per publish and the order put it first), so it is reported.
+ */
+function disagreeing(
+  msg: DeliveryLike,
+  body: unknown,
+  headers: Record<string, unknown>,
+  opts: ParseOptions,
+  chosen: { index: number; where: string },
+  id: string,
+): IdDisagreement | undefined {
+  for (const source of opts.idFrom.slice(chosen.index + 1)) {
+    if (source.kind === 'content') continue;
+    const other = readSource(source, msg, body, headers, opts.idField);
+    if (other && typeof other.candidate === 'string' && other.candidate !== id) {
+      return { chosenFrom: chosen.where, otherFrom: other.where, otherId: other.candidate };
+    }
+  }
+  return undefined;
 }
 
 function checkId(id: string, where: string): { ok: true; value: string } | { ok: false; reason: BadMessageReason; detail: string } {

@@ -29,6 +29,8 @@ export interface PublishOptions {
   /** The message id; default: the body's id field, else a new UUIDv7. */
   id?: string;
   headers?: Record<string, unknown>;
+  /** Content type of a Buffer body, default `application/octet-stream`; `application/json` sends JSON bytes exactly as given. */
+  contentType?: string;
 }
 
 interface Outgoing {
@@ -103,7 +105,7 @@ export class Producer {
     return {
       id,
       content: raw ? body : Buffer.from(JSON.stringify(body)),
-      props: { messageId: id, persistent: true, contentType: raw ? 'application/octet-stream' : 'application/json', headers },
+      props: { messageId: id, persistent: true, contentType: raw ? (options.contentType ?? 'application/octet-stream') : 'application/json', headers },
       ...(span && { span }),
     };
   }

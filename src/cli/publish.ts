@@ -1,13 +1,17 @@
 /**
  * `dedup-pool publish`: JSON lines to a queue with publisher confirms. A line must
  * carry its message id (resending the file is then deduplicated) unless
- * --generate-ids says otherwise. Up to WINDOW publishes await their confirms at
- * once; a failure reports how many lines before it were confirmed.
+ * --generate-ids says otherwise. Each line is parsed only to find its id, by the
+ * pool's own rule, and its bytes are sent as they are: re-serializing would round
+ * large integers and drop trailing zeros, so the pool would see another body (and
+ * an ID_CONFLICT if the same id came from elsewhere). Up to WINDOW publishes await
+ * their confirms at once; a failure reports how many lines before it were confirmed.
  */
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { ConfigError, errorMessage } from '../common/errors.js';
 import { OPTION_SPECS, checkOption, defaultText, type OptionSpec } from '../common/options.js';
+import { parseDelivery } from '../amqp/message.js';
 import { Producer } from '../amqp/producer.js';
 import { redactUrl } from '../common/redact.js';
 import { uuidv7 } from '../common/uuidv7.js';
@@ -29,28 +33,53 @@ const flags: FlagSpec[] = [
   { name: 'file', type: 'string', value: 'FILE', doc: 'read JSON lines from FILE', default: 'stdin' },
   optionFlag(AMQP),
   optionFlag(ID_FIELD, { doc: 'JSON body field holding the message id' }),
-  { name: 'generate-ids', type: 'boolean', doc: 'publish a line without an id under a new UUIDv7, printed on stdout as "LINE ID"' },
+  {
+    name: 'generate-ids',
+    type: 'boolean',
+    doc: 'a line without an id gets a new UUIDv7: added as the first field of a JSON object line (the one case a line\'s bytes change), printed on stdout as "LINE ID"',
+  },
 ];
 
-/** The id a body carries in `field`, or undefined. The same rule as the Producer's. */
-export function idOf(body: unknown, field: string): string | undefined {
-  const v = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>)[field] : undefined;
-  if (typeof v === 'string' && v.length > 0) return v;
-  if (typeof v === 'number' && Number.isSafeInteger(v)) return String(v);
-  return undefined;
+/** A line ready to send: its bytes, the id it goes under, and whether that id was generated. */
+export type PreparedLine = { ok: true; content: Buffer; id: string; generated: boolean } | { ok: false; problem: string };
+
+/**
+ * Find a line's id with the pool's rule (a string, or an integer JSON number, in the
+ * body field; checked as the pool checks it), without re-serializing the line.
+ */
+export function prepareLine(text: string, idField: string, generateIds: boolean): PreparedLine {
+  const content = Buffer.from(text, 'utf8');
+  const parsed = parseDelivery({ content, properties: { contentType: 'application/json' } }, { idFrom: [{ kind: 'body' }], idField, maxBytes: Infinity });
+  if (parsed.ok) return { ok: true, content, id: parsed.id, generated: false };
+  if (parsed.reason === 'NOT_JSON') return { ok: false, problem: `is not JSON (${parsed.detail.replace(/^body is not valid JSON: /, '')})` };
+  if (parsed.reason !== 'NO_ID') return { ok: false, problem: `has a message id the pool would dead-letter: ${parsed.detail}` };
+  if (!generateIds) return { ok: false, problem: `has no message id (no "${idField}" field; set --id-field, or pass --generate-ids to publish it under a new id)` };
+  const id = uuidv7();
+  return { ok: true, content: withField(text, idField, id), id, generated: true };
+}
+
+/** An object line with `"field":"id",` inserted after its opening brace; any other JSON line unchanged (its id travels as the message-id property only). */
+function withField(text: string, field: string, id: string): Buffer {
+  const open = /^\s*\{/.exec(text);
+  if (!open) return Buffer.from(text, 'utf8');
+  const rest = text.slice(open[0].length);
+  const sep = /^\s*\}/.test(rest) ? '' : ',';
+  return Buffer.from(`${open[0]}${JSON.stringify(field)}:${JSON.stringify(id)}${sep}${rest}`, 'utf8');
 }
 
 export const publish: Command = {
   name: 'publish',
   summary: 'publish JSON lines (stdin or --file) with confirms, each under the message id it carries',
   usage: 'publish --queue Q [--file FILE] [--amqp URL] [--id-field FIELD] [--generate-ids]',
-  about: `One JSON value per line; blank lines are skipped. Each message is published with its id
-(the --id-field of the body) as the AMQP message id, so resending a line is deduplicated.
-A line without an id stops the run, unless --generate-ids. Progress goes to stderr on a terminal.
+  about: `One JSON value per line; blank lines are skipped. Each line's bytes are published unchanged
+(parsed only to find the id), with its id (the --id-field of the body: a string or an integer)
+as the AMQP message id too, so resending a line is deduplicated. A line without an id stops
+the run, unless --generate-ids: then a new id is added as the line's first field, the one
+change publish makes to a line. Progress goes to stderr on a terminal.
 
 Exit codes: 0 every line published and confirmed; 1 the broker did not confirm a message;
-2 bad flag, unreadable file, a line that is not JSON or has no id (the message says how many
-lines before it were published).`,
+2 bad flag, unreadable file, a line that is not JSON, has no id, or has an id the pool would
+dead-letter (the message says how many lines before it were published).`,
   flags,
   async run(args) {
     const o = {
@@ -141,20 +170,12 @@ export async function publishLines(producer: Pick<Producer, 'publish'>, input: N
   for await (const text of createInterface({ input, crlfDelay: Infinity })) {
     line += 1;
     if (text.trim() === '') continue;
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch (err) {
-      await stopAt(line, `is not JSON (${errorMessage(err)})`);
-    }
-    let id = idOf(body, o.idField);
-    if (id === undefined) {
-      if (!o.generateIds) await stopAt(line, `has no message id (no "${o.idField}" field; set --id-field, or pass --generate-ids to publish it under a new id)`);
-      id = uuidv7();
-      out(`${line} ${id}`);
-    }
+    const prepared = prepareLine(text, o.idField, o.generateIds);
+    if (!prepared.ok) return stopAt(line, prepared.problem);
+    const { content, id, generated } = prepared;
+    if (generated) out(`${line} ${id}`);
     const n = line;
-    pending.push(producer.publish(body, { id }).then((): Outcome => ({ line: n }), (error: unknown): Outcome => ({ line: n, error })));
+    pending.push(producer.publish(content, { id, contentType: 'application/json' }).then((): Outcome => ({ line: n }), (error: unknown): Outcome => ({ line: n, error })));
     // The first publish opens the connection; the rest share it, up to WINDOW awaiting their confirms.
     if (confirmed === 0 && pending.length === 1) await settleOldest();
     else if (pending.length >= WINDOW) await settleOldest();

@@ -58,7 +58,13 @@ export interface PoolOptions {
   maxAttempts: number;
   /** JSON body field holding the id. Default `message_id`. */
   idField: string;
-  /** Where the id comes from, tried in order. Default `property,header:x-message-id,body`. */
+  /**
+   * Where the id comes from, tried in order; the first source holding one wins. Default
+   * `body,header:x-message-id,property`: the id the producer wrote in the body (the usual
+   * `{"message_id": ...}`) wins over a message-id property, which many clients set afresh
+   * on every publish. A later source holding a different id is logged (at most every 10s)
+   * and counted (`dedup_id_disagreements_total`); the message runs under the winner.
+   */
   idFrom: IdSource[];
   /** Largest body accepted; larger ones are dead-lettered. Default 1 MiB. */
   maxBytes: number;
@@ -255,7 +261,7 @@ export const OPTION_SPECS = [
   spec({ key: 'lockTtlMs', flag: 'lock-ttl', env: 'DEDUP_LOCK_TTL', doc: 'lock lease, extended while the handler runs', kind: duration(100), default: 30_000, shown: '30s' }),
   spec({ key: 'maxAttempts', flag: 'max-attempts', env: 'DEDUP_MAX_ATTEMPTS', doc: 'handler runs per id before dead-lettering', kind: int(1, 1000), default: 5 }),
   spec({ key: 'idField', flag: 'id-field', env: 'DEDUP_ID_FIELD', doc: 'JSON body field holding the id', kind: text(/^[\w.-]{1,100}$/, 'a field name of letters, digits, . _ -'), default: 'message_id' }),
-  spec({ key: 'idFrom', flag: 'id-from', env: 'DEDUP_ID_FROM', doc: 'id sources, tried in order', kind: idSources, default: [{ kind: 'property' }, { kind: 'header', name: 'x-message-id' }, { kind: 'body' }], shown: 'property,header:x-message-id,body' }),
+  spec({ key: 'idFrom', flag: 'id-from', env: 'DEDUP_ID_FROM', doc: 'id sources, tried in order: the first holding an id wins', kind: idSources, default: [{ kind: 'body' }, { kind: 'header', name: 'x-message-id' }, { kind: 'property' }], shown: 'body,header:x-message-id,property' }),
   spec({ key: 'maxBytes', flag: 'max-bytes', env: 'DEDUP_MAX_BYTES', doc: 'largest body accepted', kind: bytes(1), default: 1024 * 1024, shown: '1mb' }),
   spec({ key: 'retryDelayMs', flag: 'retry-delay', env: 'DEDUP_RETRY_DELAY', doc: 'first retry delay (doubles per attempt)', kind: duration(0), default: 1000, shown: '1s' }),
   spec({ key: 'retryMaxDelayMs', flag: 'retry-max-delay', env: 'DEDUP_RETRY_MAX_DELAY', doc: 'longest retry delay', kind: duration(0), default: 60_000, shown: '60s' }),

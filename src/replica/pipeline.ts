@@ -36,6 +36,7 @@ import type { LeaseBoard } from '../threads/lease-board.js';
 import type { TaskResult } from '../threads/worker-protocol.js';
 import { completeItems } from './completions.js';
 import { HandlerRuns } from './handler-runs.js';
+import { IdDisagreements } from './id-disagreements.js';
 import { Parking } from './parking.js';
 import { Isolation, crashedBefore, isRetry, markedSuspect } from './isolation.js';
 import { Item, NO_LEASE, type Outcome, type ReplicaEvents } from './item.js';
@@ -67,8 +68,8 @@ export class Pipeline {
   /** Deliveries of this turn, not yet admitted. */
   private arrivals: Delivery[] = [];
   private admitting = false;
-  /** Id -> the copy this replica is working on. */
-  private readonly working = new Map<string, Item>();
+  /** Id -> the copy this replica is working on (a drain's progress line names them). */
+  readonly working = new Map<string, Item>();
   /** Batches (and lone suspects) waiting for their begin call, in arrival order. */
   private readonly queue: { items: Item[]; alone: boolean }[] = [];
   private beginCalls = 0;
@@ -82,6 +83,7 @@ export class Pipeline {
   private readonly settler: Settler;
   /** Looked up once: with no OpenTelemetry SDK registered, no per-message tracing code runs. */
   private readonly tracer = tracerIfRegistered();
+  private idDisagreements?: IdDisagreements;
 
   constructor(private readonly deps: PipelineDeps) {
     this.o = deps.opts;
@@ -131,6 +133,7 @@ export class Pipeline {
         void this.settler.deadLetterBad(d, parsed.reason, parsed.detail, this.tracer);
         continue;
       }
+      if (parsed.disagreement) (this.idDisagreements ??= new IdDisagreements(this.log, this.stats)).note(parsed.id, parsed.disagreement);
       const { headers } = d.msg.properties;
       const suspect = markedSuspect(headers);
       const item = new Item(d, parsed.id, parsed.body, parsed.headers, fingerprint(d.msg.content), suspect, isRetry(headers));

@@ -98,6 +98,8 @@ export interface ReplicaStats {
   redisCalls: number;
   /** Complete calls whose records did not reach --redis-wait-replicas replicas before the ack. */
   waitShortfalls: number;
+  /** Messages whose id sources (--id-from) held different ids; each ran under the first. */
+  idDisagreements: number;
   /** From a task handed to its thread to its result back (queueing in the thread included). */
   handler: Histogram;
   /** From the handler's end to the ack (completion record, then ack). */
@@ -122,6 +124,7 @@ export function newStats(): ReplicaStats {
     batches: 0,
     redisCalls: 0,
     waitShortfalls: 0,
+    idDisagreements: 0,
     handler: newHistogram(),
     handlerToAck: newHistogram(),
   };
@@ -149,6 +152,7 @@ export function sumStats(list: ReplicaStats[]): ReplicaStats {
     out.batches += s.batches;
     out.redisCalls += s.redisCalls;
     out.waitShortfalls += s.waitShortfalls;
+    out.idDisagreements += s.idDisagreements;
     addHistogram(out.handler, s.handler);
     addHistogram(out.handlerToAck, s.handlerToAck);
   }

@@ -46,3 +46,11 @@ export async function scrape(admin: string): Promise<Map<string, number>> {
   }
   return out;
 }
+
+/** Stop a supervisor started by a test (SIGTERM, then wait for its exit), if it still runs. */
+export async function stopSupervisor(sup: SupervisorProcess | undefined): Promise<void> {
+  if (sup && sup.child.exitCode === null) {
+    sup.child.kill('SIGTERM');
+    await sup.exited;
+  }
+}
