@@ -56,6 +56,7 @@ describe('validate', () => {
     ['log-format', { logFormat: 'xml' }, /--log-format .*must be one of auto, json, pretty/],
     ['summary-interval', { summaryIntervalMs: 'hourly' }, /--summary-interval .*must be a duration/],
     ['handler-timeout', { handlerTimeoutMs: '1 fortnight' }, /--handler-timeout .*must be a duration/],
+    ['overdue-after', { overdueAfterMs: 'soon' }, /--overdue-after .*must be a duration/],
     ['worker-heap-mb', { workerHeapMb: '-1' }, /--worker-heap-mb .*must be an integer from 0 to 65536/],
     ['on-conflict', { onConflict: 'panic' }, /--on-conflict .*must be one of dead-letter, ack/],
     ['inbox', { inboxUrl: 'mysql://x' }, /--inbox .*must be a postgres:\/\/ URL/],

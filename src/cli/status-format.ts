@@ -69,7 +69,7 @@ export function formatStatus(s: StatusReply): string {
   const dup = t.duplicates;
   lines.push(
     `  completed ${t.completed} of ${t.deliveries} deliveries; duplicates ${dup.done + dup['in-flight'] + dup.inbox} (already completed ${dup.done}, waited for another holder ${dup['in-flight']}${dup.inbox ? `, inbox ${dup.inbox}` : ''})`,
-    `  retried ${t.retried}  requeued ${t.requeued}  lease extensions ${t.leaseExtensions}  leases lost ${t.leaseLost}  in flight ${t.inFlight}`,
+    `  retried ${t.retried}  requeued ${t.requeued}  lease extensions ${t.leaseExtensions}  leases lost ${t.leaseLost}  in flight ${t.inFlight}${t.overdue ? `  OVERDUE handlers ${t.overdue} (running past --overdue-after)` : ''}`,
     `  dead-lettered ${reasonCounts(t.deadLettered)}`,
   );
   return `${lines.join('\n')}\n`;

@@ -88,6 +88,12 @@ export interface PoolOptions {
   summaryIntervalMs: number;
   /** Longest a handler may run before its signal aborts and, after a grace period, its thread is terminated; 0 for none. Default 0. */
   handlerTimeoutMs: number;
+  /**
+   * A handler running longer than this is overdue: logged with its id, counted, shown in
+   * status and on the dashboard, and a replica whose every handler slot is overdue is not
+   * ready. It keeps running (only --handler-timeout stops handlers); 0 for never. Default 5m.
+   */
+  overdueAfterMs: number;
   /** Heap limit of each worker thread in MB (piscina resourceLimits); 0 for Node's default. Default 0. */
   workerHeapMb: number;
   /** A message whose id was completed with a different body: `dead-letter` it as ID_CONFLICT, or `ack` it as a duplicate. Default `dead-letter`. */
@@ -273,6 +279,7 @@ export const OPTION_SPECS = [
   spec({ key: 'logFormat', flag: 'log-format', env: 'DEDUP_LOG_FORMAT', doc: 'log lines: pretty, json, or auto (pretty on a terminal)', kind: oneOf('auto', 'json', 'pretty'), default: 'auto' }),
   spec({ key: 'summaryIntervalMs', flag: 'summary-interval', env: 'DEDUP_SUMMARY_INTERVAL', doc: 'how often to log a summary line (0: never)', kind: duration(0), default: 60_000, shown: '60s' }),
   spec({ key: 'handlerTimeoutMs', flag: 'handler-timeout', env: 'DEDUP_HANDLER_TIMEOUT', doc: 'longest handler run (0: none)', kind: duration(0), default: 0 }),
+  spec({ key: 'overdueAfterMs', flag: 'overdue-after', env: 'DEDUP_OVERDUE_AFTER', doc: 'a handler running longer is reported overdue; every slot overdue: not ready (0: never)', kind: duration(0), default: 300_000, shown: '5m' }),
   spec({ key: 'workerHeapMb', flag: 'worker-heap-mb', env: 'DEDUP_WORKER_HEAP_MB', doc: 'heap limit per worker thread in MB (0: default)', kind: int(0, 65536), default: 0 }),
   spec({ key: 'onConflict', flag: 'on-conflict', env: 'DEDUP_ON_CONFLICT', doc: 'same id, other body: dead-letter or ack', kind: oneOf('dead-letter', 'ack'), default: 'dead-letter' }),
   spec({ key: 'inboxUrl', flag: 'inbox', env: 'DEDUP_INBOX_URL', doc: 'Postgres inbox mode: database URL', kind: url(['postgres:', 'postgresql:'], 'a postgres:// URL'), optional: true }),

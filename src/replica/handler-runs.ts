@@ -6,6 +6,7 @@
  * thread terminated.
  */
 import { monotonicMs } from '../common/clock.js';
+import { formatDuration } from '../common/duration.js';
 import { DedupPoolError, HandlerError, HandlerTimeoutError, LeaseLostError, WorkerDiedError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { PoolOptions } from '../common/options.js';
@@ -48,10 +49,11 @@ export class HandlerRuns {
     },
   ) {
     const o = deps.opts;
-    this.clock = new LeaseClock(deps.store, deps.board, { lockTtlMs: o.lockTtlMs, handlerTimeoutMs: o.handlerTimeoutMs }, {
+    this.clock = new LeaseClock(deps.store, deps.board, { lockTtlMs: o.lockTtlMs, handlerTimeoutMs: o.handlerTimeoutMs, overdueAfterMs: o.overdueAfterMs }, {
       extended: () => (deps.stats.leaseExtensions += 1),
       lost: (h) => this.abort(h as Item, new LeaseLostError((h as Item).id)),
       timedOut: (h) => this.abort(h as Item, new HandlerTimeoutError(o.handlerTimeoutMs, 'its signal was aborted')),
+      overdue: (h) => this.overdue(h as Item),
       stuck: (h) => this.terminate(h as Item),
     });
   }
@@ -105,6 +107,7 @@ export class HandlerRuns {
       }
       this.running.delete(r.taskId);
       item.running = false;
+      if (item.overdue) this.deps.stats.overdue -= 1;
       item.handlerEnded = performance.now();
       observe(this.deps.stats.handler, item.handlerEnded - item.handlerStarted);
       item.trace?.handlerDone(r);
@@ -152,6 +155,17 @@ export class HandlerRuns {
     if (!item.running || item.abortedAt > 0) return;
     item.abortedAt = monotonicMs();
     item.executor!.abort(item.task!.taskId, reason.message);
+  }
+
+  /** Running far past its expected time: it holds a slot (and keeps its lease); say so once. */
+  private overdue(item: Item): void {
+    const { stats, opts, log } = this.deps;
+    stats.overdue += 1;
+    stats.overdueTotal += 1;
+    log.warn(
+      { msgId: item.id, attempt: item.lease.fence, runningMs: Math.round(performance.now() - item.handlerStarted), overdueNow: stats.overdue },
+      `handler overdue: running longer than --overdue-after ${formatDuration(opts.overdueAfterMs)}; it holds its slot and its lease (set --handler-timeout to stop such runs)`,
+    );
   }
 
   /** Its handler ignored the abort for the grace period: end its thread. */

@@ -29,6 +29,7 @@ export class Item implements Held {
   running = false;
   lost = false;
   timedOut = false;
+  overdue = false;
   abortedAt = 0;
   stuck = false;
   result: Extract<TaskResult, { ok: true }> | undefined = undefined;

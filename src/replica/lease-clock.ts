@@ -52,6 +52,8 @@ export interface Held {
   running: boolean;
   lost: boolean;
   timedOut: boolean;
+  /** Running past --overdue-after (reported once). */
+  overdue: boolean;
   /** When the handler was asked to stop (lease lost, timeout, drain), 0 if not. */
   abortedAt: number;
   stuck: boolean;
@@ -61,12 +63,15 @@ export interface LeaseClockOptions {
   lockTtlMs: number;
   /** 0: none. */
   handlerTimeoutMs: number;
+  /** 0: never. */
+  overdueAfterMs: number;
 }
 
 export interface LeaseClockEvents {
   extended(held: Held): void;
   lost(held: Held): void;
   timedOut(held: Held): void;
+  overdue(held: Held): void;
   stuck(held: Held): void;
 }
 
@@ -127,6 +132,10 @@ export class LeaseClock {
       if (this.opts.handlerTimeoutMs > 0 && started > 0 && !h.timedOut && now - started > this.opts.handlerTimeoutMs) {
         h.timedOut = true;
         this.on.timedOut(h);
+      }
+      if (this.opts.overdueAfterMs > 0 && started > 0 && !h.overdue && now - started > this.opts.overdueAfterMs) {
+        h.overdue = true;
+        this.on.overdue(h);
       }
       if (h.abortedAt > 0 && !h.stuck && now - h.abortedAt >= this.timing.graceMs) {
         h.stuck = true;

@@ -109,9 +109,11 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     return (this.opts.redisCluster ?? this.opts.redisUrls).map(redactUrl);
   }
 
-  /** Consuming now: what /readyz reports. */
+  /** Consuming now, with a handler slot not held by an overdue handler: what /readyz reports. */
   get ready(): boolean {
-    return this.consumer.consuming;
+    const { threads, concurrency, prefetch } = this.opts;
+    const slots = Math.min(prefetch, Math.max(1, threads) * concurrency);
+    return this.consumer.consuming && !(this.stats.overdue > 0 && this.stats.overdue >= slots);
   }
 
   async start(): Promise<this> {

@@ -86,6 +86,9 @@ export interface ReplicaStats {
   requeued: number;
   leaseExtensions: number;
   leaseLost: number;
+  /** Handlers running past --overdue-after now (a gauge), and ever. */
+  overdue: number;
+  overdueTotal: number;
   storeErrors: number;
   /** AMQP connections lost (each followed by a reconnect). */
   reconnects: number;
@@ -117,6 +120,8 @@ export function newStats(): ReplicaStats {
     requeued: 0,
     leaseExtensions: 0,
     leaseLost: 0,
+    overdue: 0,
+    overdueTotal: 0,
     storeErrors: 0,
     reconnects: 0,
     cancellations: 0,
@@ -145,6 +150,8 @@ export function sumStats(list: ReplicaStats[]): ReplicaStats {
     out.requeued += s.requeued;
     out.leaseExtensions += s.leaseExtensions;
     out.leaseLost += s.leaseLost;
+    out.overdue += s.overdue;
+    out.overdueTotal += s.overdueTotal;
     out.storeErrors += s.storeErrors;
     out.reconnects += s.reconnects;
     out.cancellations += s.cancellations;

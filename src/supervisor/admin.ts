@@ -70,8 +70,9 @@ export function adminRoutes(source: AdminSource): Route[] {
       method: 'GET',
       path: '/readyz',
       handle: ({ res }) => {
-        const ready = source.status().ready;
-        text(res, ready ? 200 : 503, ready ? 'ready\n' : 'not ready\n');
+        const { ready, totals } = source.status();
+        const overdue = totals.overdue > 0 ? ` (${totals.overdue} handler(s) overdue, past --overdue-after)` : '';
+        text(res, ready ? 200 : 503, `${ready ? 'ready' : 'not ready'}${overdue}\n`);
       },
     },
     { method: 'GET', path: '/status', handle: async ({ res, statusReply }) => json(res, 200, await statusReply()) },

@@ -55,6 +55,8 @@ export function createMetrics(status: () => SupervisorStatus, processPrefix = 'd
     Object.entries(t().deadLettered).map(([reason, value]) => ({ value, labels: { reason } }))));
   add(snapshot('dedup_lease_extensions_total', 'Lease extensions while handlers ran.', 'counter', () => [{ value: t().leaseExtensions }]));
   add(snapshot('dedup_lease_lost_total', 'Leases lost while a handler ran.', 'counter', () => [{ value: t().leaseLost }]));
+  add(snapshot('dedup_handlers_overdue', 'Handlers running now for longer than --overdue-after.', 'gauge', () => [{ value: t().overdue }]));
+  add(snapshot('dedup_handlers_overdue_total', 'Handlers that ran longer than --overdue-after.', 'counter', () => [{ value: t().overdueTotal }]));
   add(snapshot('dedup_parked_total', 'Duplicates that found the id locked elsewhere and were parked.', 'counter', () => [{ value: t().parked }]));
   add(snapshot('dedup_requeued_total', 'Messages given back to the broker (lease lost, store unavailable, draining).', 'counter', () => [{ value: t().requeued }]));
   add(snapshot('dedup_store_errors_total', 'Messages that met an unavailable dedup store.', 'counter', () => [{ value: t().storeErrors }]));
