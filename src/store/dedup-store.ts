@@ -117,12 +117,18 @@ export class DedupStore {
    * where the answer did not come, the release's may not either (a cluster retries for 15 s).
    * With several masters, decideBegin has already released the grants it saw; this one
    * repeats that for them, harmlessly (the lock no longer holds our token).
+   * A release that fails (the connection dropped: the begin may have run before it did)
+   * is tried once more when the store is back, while the grant can still be alive.
    */
   private forgetUnanswered(ids: string[], tokens: string[], votes: Vote<unknown>[][], results: (BeginResult | Error)[]): void {
     const lost = ids.flatMap((id, i) =>
       results[i] instanceof Error && votes[i]!.some((v) => !v.ok) ? [{ lease: { id, token: tokens[i]!, fence: 0, fences: [], validUntil: 0 }, mode: 'uncount' as const }] : [],
     );
-    if (lost.length > 0) void this.releaseMany(lost).catch(() => {});
+    if (lost.length === 0) return;
+    const retry = async (): Promise<void> => {
+      if (await this.topology.healthyWithin(this.lockTtlMs)) await this.releaseMany(lost);
+    };
+    void this.releaseMany(lost).catch(retry).catch(() => {});
   }
 
   /** One id's begin (a batch of one). */

@@ -56,7 +56,9 @@ export function defineScripts<C extends Redis | Cluster>(client: C): C & Scripts
 
 /**
  * Every call has a timeout and commands fail fast while disconnected (no offline
- * queue): a lock client must never hang. The client reconnects by itself.
+ * queue): a lock client must never hang. The client reconnects by itself, without
+ * sending again what was unanswered when the connection dropped: its caller has
+ * already failed and handled it, so a late begin would grant a lease nobody holds.
  */
 export function connectRedis(url: string, tls: TlsFiles = {}, commandTimeoutMs = 2000): ScriptedRedis {
   const client = new Redis(url, {
@@ -66,6 +68,7 @@ export function connectRedis(url: string, tls: TlsFiles = {}, commandTimeoutMs =
     connectTimeout: commandTimeoutMs,
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,
+    autoResendUnfulfilledCommands: false,
     // The pipeline batches calls itself; auto-pipelining would hold each call until the
     // previous pipeline's reply is in (one in flight per connection), adding a round trip.
     enableAutoPipelining: false,
@@ -99,6 +102,7 @@ export function connectCluster(urls: string[], tls: TlsFiles = {}, commandTimeou
       commandTimeout: commandTimeoutMs,
       connectTimeout: commandTimeoutMs,
       maxRetriesPerRequest: 1,
+      autoResendUnfulfilledCommands: false,
     },
   });
   cluster.on('error', () => {});
