@@ -15,6 +15,7 @@ import { ConfigError, DedupPoolError, errorMessage } from '../common/errors.js';
 import { createExecutor, type Executor } from '../threads/executor.js';
 import { scopeOf } from '../store/keys.js';
 import { checkRedisVersions } from '../store/redis-version.js';
+import { routeRedisWarnings } from '../store/redis-warnings.js';
 import { LeaseBoard } from '../threads/lease-board.js';
 import { createLogger, redactUrl, resolveLogFormat, type Logger } from '../common/logger.js';
 import { resolveOptions, type OptionsInput, type PoolOptions } from '../common/options.js';
@@ -59,6 +60,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     this.log = log ?? createLogger(this.opts.logLevel, { queue: this.opts.queue }, this.opts.logFormat);
     this.names = queueNames(this.opts.queue);
     const tls = loadTls(this.opts);
+    routeRedisWarnings(this.log);
     this.store = openStore(this.opts, tls);
     this.consumer = new Consumer(
       {
