@@ -13,7 +13,8 @@ import { openStore, type DedupStore } from '../store/dedup-store.js';
 import { migrate, startInboxCleanup } from '../store/inbox.js';
 import { ConfigError, DedupPoolError, errorMessage } from '../common/errors.js';
 import { createExecutor, type Executor } from '../threads/executor.js';
-import { scopeOf } from '../store/keys.js';
+import { replicaClientName, scopeOf } from '../store/keys.js';
+import { guardLayout } from '../store/layout.js';
 import { checkRedisVersions } from '../store/redis-version.js';
 import { routeRedisWarnings } from '../store/redis-warnings.js';
 import { LeaseBoard } from '../threads/lease-board.js';
@@ -61,7 +62,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     this.names = queueNames(this.opts.queue);
     const tls = loadTls(this.opts);
     routeRedisWarnings(this.log);
-    this.store = openStore(this.opts, tls);
+    this.store = openStore(this.opts, tls, replicaClientName(this.opts.prefix, scopeOf(this.opts)));
     this.consumer = new Consumer(
       {
         amqpUrls: amqpNodes(this.opts.amqpUrl),
@@ -128,6 +129,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
       }
       await this.storeGate.open();
       await checkRedisVersions(this.store, this.redisNames);
+      await guardLayout(this.store, opts, this.redisNames);
       await this.consumer.start(this.stopRequested.signal);
     } catch (err) {
       await this.close();

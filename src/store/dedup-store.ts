@@ -374,10 +374,13 @@ export function storeModeOf(opts: Pick<PoolOptions, 'redisUrls' | 'redisCluster'
   return opts.redisCluster !== undefined ? 'cluster' : opts.redisUrls.length === 1 ? 'single' : 'quorum';
 }
 
-/** The store a replica's options describe: one Redis, independent masters (--redis), or a cluster (--redis-cluster). */
-export function openStore(opts: PoolOptions, tls: TlsFiles = {}): DedupStore {
+/**
+ * The store a replica's options describe: one Redis, independent masters (--redis), or a
+ * cluster (--redis-cluster). `connectionName`: what its connections are called in CLIENT LIST.
+ */
+export function openStore(opts: PoolOptions, tls: TlsFiles = {}, connectionName?: string): DedupStore {
   const cluster = storeModeOf(opts) === 'cluster';
-  return new DedupStore(cluster ? connectCluster(opts.redisCluster!, tls) : opts.redisUrls.map((u) => connectRedis(u, tls)), {
+  return new DedupStore(cluster ? connectCluster(opts.redisCluster!, tls, undefined, connectionName) : opts.redisUrls.map((u) => connectRedis(u, tls, undefined, connectionName)), {
     keys: keysFor(opts.prefix, scopeOf(opts), { buckets: opts.dedupBuckets, legacy: !cluster }),
     lockTtlMs: opts.lockTtlMs,
     dedupTtlMs: opts.dedupTtlMs,
