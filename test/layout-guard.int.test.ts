@@ -105,4 +105,23 @@ describe('record layout guard', () => {
       await stop(r);
     }
   });
+
+  it('with --redis a,b,c, layout set changes the window on every master, and no id runs twice', async () => {
+    env = await testEnv('layout-change-quorum');
+    servers = await Promise.all([7343, 7344, 7345].map((p) => startRedisServer(p)));
+    const redisUrls = servers.map((s) => s.url).join(',');
+    const ids = Array.from({ length: 30 }, (_, i) => `lq-${i}`);
+    const publishAll = () => publishRaw(env!.ch, env!.queue, ids.map((id) => body(id, { ledger: env!.ledger })));
+    let r = await replica({ redisUrls, dedupTtlMs: '1m' });
+    await publishAll();
+    await waitFor(() => ids.every((id) => executions(env!.ledger).get(id) === 1), 30_000, 'every id run once');
+    await stop(r);
+    const change = layoutSet('5m', redisUrls);
+    expect(await change.exited).toBe(0);
+    expect(change.lines.filter((l) => /--dedup-ttl 1m -> 5m, 30 record\(s\) copied/.test(l))).toHaveLength(3);
+    r = await replica({ redisUrls, dedupTtlMs: '5m' });
+    await publishAll();
+    await waitFor(() => r.stats.duplicates.done === ids.length, 30_000, 'every copy a duplicate');
+    expect(ids.every((id) => executions(env!.ledger).get(id) === 1)).toBe(true);
+  });
 });
