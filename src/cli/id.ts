@@ -16,7 +16,7 @@ import { CliFailure, EXIT, type Command } from './types.js';
 
 /** The options that say where an id's keys are. */
 const STORE_FLAGS = ['queue', 'redis', 'redis-cluster', 'prefix', 'dedup-scope', 'dedup-ttl', 'dedup-buckets', 'tls-ca', 'tls-cert', 'tls-key'];
-const STORE_SPECS = (OPTION_SPECS as readonly OptionSpec[]).filter((s) => STORE_FLAGS.includes(s.flag));
+export const STORE_SPECS = (OPTION_SPECS as readonly OptionSpec[]).filter((s) => STORE_FLAGS.includes(s.flag));
 const AMQP_SPEC = (OPTION_SPECS as readonly OptionSpec[]).find((s) => s.flag === 'amqp')!;
 /** Reading the dead-letter queue gives up after this long: the report then says it cannot tell. */
 const DLQ_READ_MS = 10_000;
@@ -104,7 +104,7 @@ function describe(r: IdReport): string {
 }
 
 /** The store options from flags, env and defaults, each checked like the pool checks it. */
-function storeOptions(flags: Record<string, string | true>, env: NodeJS.ProcessEnv): PoolOptions {
+export function storeOptions(flags: Record<string, string | true>, env: NodeJS.ProcessEnv): PoolOptions {
   const out: Record<string, unknown> = {};
   for (const s of STORE_SPECS) {
     const given = flags[s.flag];
@@ -115,7 +115,7 @@ function storeOptions(flags: Record<string, string | true>, env: NodeJS.ProcessE
 }
 
 /** The clients connect in the background and fail fast until then: wait a little for them. */
-async function connected(store: DedupStore, opts: PoolOptions): Promise<void> {
+export async function connected(store: DedupStore, opts: PoolOptions): Promise<void> {
   for (const until = Date.now() + 5000; !(await store.healthy()); ) {
     if (Date.now() > until) throw new StoreUnavailableError(`cannot reach Redis at ${(opts.redisCluster ?? opts.redisUrls).map(redactUrl).join(', ')}`);
     await new Promise((r) => setTimeout(r, 50));

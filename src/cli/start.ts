@@ -23,7 +23,9 @@ Every flag can also come from its environment variable.
 
 Exit codes: 0 drained after a signal; 1 stopped on an error while running;
 2 bad flag or value, a handler that does not load or declares an atomic mode the store cannot
-honour, a Redis older than 7.0, or replicas that keep dying at start-up.`,
+honour, a Redis older than 7.0 or one that refuses the login, --dedup-ttl or --dedup-buckets
+other than those stored for the prefix and scope (docs/layout.md), or replicas that keep
+dying at start-up.`,
   flags: poolFlags(),
   async run(args) {
     const opts = resolveOptions(poolInput(args));

@@ -17,7 +17,11 @@ export type ErrorCode =
   | 'PUBLISH_FAILED'
   | 'DRAINING'
   /** A dead-letter queue holds messages dedup-pool did not write. */
-  | 'DLQ_FOREIGN';
+  | 'DLQ_FOREIGN'
+  /** Redis refused the login (WRONGPASS, NOAUTH). */
+  | 'STORE_LOGIN_REFUSED'
+  /** The record layout settings differ from those stored for the prefix and scope. */
+  | 'LAYOUT_MISMATCH';
 
 export class DedupPoolError extends Error {
   readonly code: ErrorCode;
@@ -33,13 +37,24 @@ export class ConfigError extends DedupPoolError {
   constructor(
     readonly option: string,
     message: string,
+    code: ErrorCode = 'CONFIG_INVALID',
   ) {
-    super('CONFIG_INVALID', message);
+    super(code, message);
   }
 }
 
-/** A server the pool cannot work with (a Redis too old): another start would fail the same way. */
+/**
+ * A server the pool cannot work with (a Redis too old, a login refused, records laid
+ * out with other settings): another start would fail the same way, so none is made.
+ */
 export class UnsupportedServerError extends ConfigError {}
+
+/** Redis refused the login: the password or user name in the URL is wrong or missing. */
+export class StoreLoginError extends UnsupportedServerError {
+  constructor(option: string, message: string) {
+    super(option, message, 'STORE_LOGIN_REFUSED');
+  }
+}
 
 /** Why a delivery cannot be processed at all; it goes to the dead-letter queue. */
 export type BadMessageReason =

@@ -13,8 +13,10 @@ import { openStore, type DedupStore } from '../store/dedup-store.js';
 import { migrate, startInboxCleanup } from '../store/inbox.js';
 import { ConfigError, DedupPoolError, errorMessage } from '../common/errors.js';
 import { createExecutor, type Executor } from '../threads/executor.js';
-import { scopeOf } from '../store/keys.js';
+import { replicaClientName, scopeOf } from '../store/keys.js';
+import { guardLayout } from '../store/layout.js';
 import { checkRedisVersions } from '../store/redis-version.js';
+import { routeRedisWarnings } from '../store/redis-warnings.js';
 import { LeaseBoard } from '../threads/lease-board.js';
 import { createLogger, redactUrl, resolveLogFormat, type Logger } from '../common/logger.js';
 import { resolveOptions, type OptionsInput, type PoolOptions } from '../common/options.js';
@@ -59,7 +61,8 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     this.log = log ?? createLogger(this.opts.logLevel, { queue: this.opts.queue }, this.opts.logFormat);
     this.names = queueNames(this.opts.queue);
     const tls = loadTls(this.opts);
-    this.store = openStore(this.opts, tls);
+    routeRedisWarnings(this.log);
+    this.store = openStore(this.opts, tls, replicaClientName(this.opts.prefix, scopeOf(this.opts)));
     this.consumer = new Consumer(
       {
         amqpUrls: amqpNodes(this.opts.amqpUrl),
@@ -128,6 +131,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
       }
       await this.storeGate.open();
       await checkRedisVersions(this.store, this.redisNames);
+      await guardLayout(this.store, opts, this.redisNames);
       await this.consumer.start(this.stopRequested.signal);
     } catch (err) {
       await this.close();

@@ -8,6 +8,7 @@ import type { Consumer } from '../amqp/consumer.js';
 import type { DedupStore } from '../store/dedup-store.js';
 import { StoreUnavailableError, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
+import { loginRefusal } from '../store/redis-login.js';
 
 const CHECK_EVERY_MS = 250;
 /** The first warning after about a second (a connection being set up is not news), then every 5 s. */
@@ -16,6 +17,7 @@ const WARN_EVERY_CHECKS = 20;
 
 export class StoreGate {
   private pausing?: Promise<void>;
+  private opened = false;
   /** The last connection error of each Redis instance, cleared when it connects. */
   private readonly lastError: (string | undefined)[];
 
@@ -35,9 +37,16 @@ export class StoreGate {
     });
   }
 
-  /** Wait until a quorum of Redis instances answers (retrying until stopped). */
+  /**
+   * Wait until a quorum of Redis instances answers (retrying until stopped). At start-up
+   * a refused login throws: retrying cannot help.
+   */
   async open(): Promise<void> {
+    const startUp = !this.opened;
+    this.opened = true;
     for (let attempt = 0; !(await this.store.healthy()); attempt++) {
+      const refused = startUp ? loginRefusal(this.lastError, this.describe(), this.store.mode === 'cluster') : undefined;
+      if (refused) throw refused;
       if (attempt % WARN_EVERY_CHECKS === WARN_AFTER_CHECKS) this.log.warn({ redis: this.describe(), errors: this.lastError }, this.waitingMessage());
       await sleep(CHECK_EVERY_MS, undefined, { signal: this.stop }).catch(() => {});
       if (this.stop.aborted) throw new StoreUnavailableError('stopped while waiting for Redis');

@@ -118,12 +118,18 @@ export class DedupStore {
    * where the answer did not come, the release's may not either (a cluster retries for 15 s).
    * With several masters, decideBegin has already released the grants it saw; this one
    * repeats that for them, harmlessly (the lock no longer holds our token).
+   * A release that fails (the connection dropped: the begin may have run before it did)
+   * is tried once more when the store is back, while the grant can still be alive.
    */
   private forgetUnanswered(ids: string[], tokens: string[], votes: Vote<unknown>[][], results: (BeginResult | Error)[]): void {
     const lost = ids.flatMap((id, i) =>
       results[i] instanceof Error && votes[i]!.some((v) => !v.ok) ? [{ lease: { id, token: tokens[i]!, fence: 0, fences: [], validUntil: 0 }, mode: 'uncount' as const }] : [],
     );
-    if (lost.length > 0) void this.releaseMany(lost).catch(() => {});
+    if (lost.length === 0) return;
+    const retry = async (): Promise<void> => {
+      if (await this.topology.healthyWithin(this.lockTtlMs)) await this.releaseMany(lost);
+    };
+    void this.releaseMany(lost).catch(retry).catch(() => {});
   }
 
   /** One id's begin (a batch of one). */
@@ -369,10 +375,13 @@ export function storeModeOf(opts: Pick<PoolOptions, 'redisUrls' | 'redisCluster'
   return opts.redisCluster !== undefined ? 'cluster' : opts.redisUrls.length === 1 ? 'single' : 'quorum';
 }
 
-/** The store a replica's options describe: one Redis, independent masters (--redis), or a cluster (--redis-cluster). */
-export function openStore(opts: PoolOptions, tls: TlsFiles = {}): DedupStore {
+/**
+ * The store a replica's options describe: one Redis, independent masters (--redis), or a
+ * cluster (--redis-cluster). `connectionName`: what its connections are called in CLIENT LIST.
+ */
+export function openStore(opts: PoolOptions, tls: TlsFiles = {}, connectionName?: string): DedupStore {
   const cluster = storeModeOf(opts) === 'cluster';
-  return new DedupStore(cluster ? connectCluster(opts.redisCluster!, tls) : opts.redisUrls.map((u) => connectRedis(u, tls)), {
+  return new DedupStore(cluster ? connectCluster(opts.redisCluster!, tls, undefined, connectionName) : opts.redisUrls.map((u) => connectRedis(u, tls, undefined, connectionName)), {
     keys: keysFor(opts.prefix, scopeOf(opts), { buckets: opts.dedupBuckets, legacy: !cluster }),
     lockTtlMs: opts.lockTtlMs,
     dedupTtlMs: opts.dedupTtlMs,

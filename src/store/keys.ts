@@ -13,6 +13,7 @@
  *   <prefix>:<scope>:lock:{<bucket>}:<id>       lease (Redlock resource)
  *   <prefix>:<scope>:fence:{<bucket>}:<id>      grant counter: fencing token and attempt count
  *   <prefix>:done:<id>                          record of versions before scopes, still read
+ *   <prefix>:<scope>:layout                     the record layout settings (src/store/layout.ts)
  *
  * Ids go into key names as they are when short and printable; otherwise (long ids,
  * control characters) as a SHA-256, so a hostile id can never make a key huge or
@@ -67,6 +68,8 @@ function sevenBit(bytes: Buffer): string {
 
 export interface Keys {
   readonly scope: string;
+  /** The hash of the scope's record layout settings. */
+  readonly layout: string;
   readonly buckets: number;
   /** The key prefixes every script gets first (records.lib.lua), in order; legacy is "" when not read. */
   readonly prefixes: readonly [rec: string, own: string, lock: string, fence: string, legacy: string];
@@ -98,6 +101,7 @@ export function keysFor(prefix: string, scope: string, { buckets = DEFAULT_BUCKE
   };
   return {
     scope,
+    layout: `${base}layout`,
     buckets,
     prefixes,
     id,
@@ -107,3 +111,11 @@ export function keysFor(prefix: string, scope: string, { buckets = DEFAULT_BUCKE
 }
 
 const keyOf = (prefix: string, k: { tag: string; part: string }): string => `${prefix}${k.tag}:${k.part}`;
+
+/**
+ * The connection name (CLIENT SETNAME) of a replica's store clients: `dedup-pool layout set`
+ * finds replicas of a scope still connected by it. Printable, no spaces (Redis's rule).
+ */
+export function replicaClientName(prefix: string, scope: string): string {
+  return `dedup-pool:${prefix}:${scope}`.replace(/[^\x21-\x7e]/g, '_');
+}

@@ -15,6 +15,8 @@ const SCRIPTS = {
   dedupInspect: { file: 'inspect.lua', keys: 1 },
   dedupForget: { file: 'forget.lua', keys: 1 },
   dedupRaise: { file: 'raise.lua', keys: 1, bare: true },
+  dedupLayout: { file: 'layout.lua', keys: 1, bare: true },
+  dedupLayoutMove: { file: 'layout-move.lua', keys: 1, bare: true },
   dedupCompleteEffects: { file: 'complete-effects.lua', keys: undefined },
 } as const;
 
@@ -30,6 +32,9 @@ export interface Scripts {
   dedupInspect(route: string, ...args: Arg[]): Promise<[string | null, number, string | null, number, string | null]>;
   dedupForget(route: string, ...args: Arg[]): Promise<-1 | 0 | 1>;
   dedupRaise(fence: string, value: Arg, ttlMs: Arg): Promise<0 | 1>;
+  /** The stored layout after the call: format, window, slot, buckets, set at (null when none). */
+  dedupLayout(key: string, format: Arg, windowMs: Arg, slotMs: Arg, buckets: Arg, expectedWindowMs: Arg): Promise<(string | null)[]>;
+  dedupLayoutMove(to: string, expireAtMs: Arg, ...fieldsAndRecords: string[]): Promise<number>;
   /** numKeys, lock, fence, effect keys..., then the arguments of complete-effects.lua. */
   dedupCompleteEffects(numKeys: number, ...args: Arg[]): Promise<0 | 1>;
 }
@@ -56,16 +61,20 @@ export function defineScripts<C extends Redis | Cluster>(client: C): C & Scripts
 
 /**
  * Every call has a timeout and commands fail fast while disconnected (no offline
- * queue): a lock client must never hang. The client reconnects by itself.
+ * queue): a lock client must never hang. The client reconnects by itself, without
+ * sending again what was unanswered when the connection dropped: its caller has
+ * already failed and handled it, so a late begin would grant a lease nobody holds.
  */
-export function connectRedis(url: string, tls: TlsFiles = {}, commandTimeoutMs = 2000): ScriptedRedis {
+export function connectRedis(url: string, tls: TlsFiles = {}, commandTimeoutMs = 2000, connectionName?: string): ScriptedRedis {
   const client = new Redis(url, {
+    ...(connectionName !== undefined && { connectionName }),
     // rediss:// turns TLS on by itself; these add a private CA or a client certificate.
     ...(url.startsWith('rediss:') && Object.keys(tls).length > 0 ? { tls: { ...tls } } : {}),
     commandTimeout: commandTimeoutMs,
     connectTimeout: commandTimeoutMs,
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,
+    autoResendUnfulfilledCommands: false,
     // The pipeline batches calls itself; auto-pipelining would hold each call until the
     // previous pipeline's reply is in (one in flight per connection), adding a round trip.
     enableAutoPipelining: false,
@@ -79,7 +88,7 @@ export function connectRedis(url: string, tls: TlsFiles = {}, commandTimeoutMs =
  * A Redis Cluster from its seed nodes. Redirections (MOVED, ASK) and CLUSTERDOWN are
  * retried by the client briefly, then by the store until its retry window ends.
  */
-export function connectCluster(urls: string[], tls: TlsFiles = {}, commandTimeoutMs = 2000): ScriptedCluster {
+export function connectCluster(urls: string[], tls: TlsFiles = {}, commandTimeoutMs = 2000, connectionName?: string): ScriptedCluster {
   const seeds = urls.map((u) => {
     const { hostname, port } = new URL(u);
     return { host: hostname, port: Number(port || 6379) };
@@ -93,12 +102,14 @@ export function connectCluster(urls: string[], tls: TlsFiles = {}, commandTimeou
     maxRedirections: 8,
     slotsRefreshTimeout: commandTimeoutMs,
     redisOptions: {
+      ...(connectionName !== undefined && { connectionName }),
       ...(first.username && { username: decodeURIComponent(first.username) }),
       ...(first.password && { password: decodeURIComponent(first.password) }),
       ...(first.protocol === 'rediss:' && { tls: { ...tls } }),
       commandTimeout: commandTimeoutMs,
       connectTimeout: commandTimeoutMs,
       maxRetriesPerRequest: 1,
+      autoResendUnfulfilledCommands: false,
     },
   });
   cluster.on('error', () => {});

@@ -39,6 +39,7 @@ export class Topology {
   readonly clients: readonly (ScriptedRedis | ScriptedCluster)[];
   calls = 0;
   private readonly cluster?: ScriptedCluster;
+  private closed = false;
 
   constructor(
     clients: ScriptedRedis[] | ScriptedCluster,
@@ -145,7 +146,18 @@ export class Topology {
     return this.clients.filter((c) => c.status === 'ready').length >= this.quorum;
   }
 
+  /** Resolves true once healthy again, or false after `ms` or once closed. */
+  async healthyWithin(ms: number): Promise<boolean> {
+    const until = Date.now() + ms;
+    while (!(await this.healthy())) {
+      if (Date.now() >= until || this.closed) return false;
+      await sleep(50);
+    }
+    return true;
+  }
+
   async close(): Promise<void> {
+    this.closed = true;
     await Promise.all(this.clients.map((c) => c.quit().catch(() => c.disconnect())));
   }
 }

@@ -279,7 +279,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     if (!wasReady && slot.unsupported) {
       slot.state = 'stopped';
       const err = slot.unsupported;
-      this.log.fatal({ err: err.message }, 'unsupported server: not restarting');
+      this.log.fatal({ err: err.message }, 'not restarting: another start would fail the same way');
       void this.stop().then(() => this.emit('fatal', err));
       return;
     }

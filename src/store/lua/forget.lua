@@ -8,8 +8,8 @@
 local tag, part, field = ARGV[8], ARGV[9], ARGV[10]
 if redis.call('EXISTS', lock_key(tag, part)) == 1 then return -1 end
 local found = 0
-local now = now_ms()
-for k = math.floor(now / C.slot), math.floor((now - C.window) / C.slot), -1 do
+local newest, oldest = slots(now_ms())
+for k = newest, oldest, -1 do
   found = found + redis.call('HDEL', C.rec .. tag .. ':' .. k, field)
 end
 found = found + redis.call('DEL', C.own .. tag .. ':' .. part)

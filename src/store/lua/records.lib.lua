@@ -27,9 +27,18 @@ end
 local function lock_key(tag, part) return C.lock .. tag .. ':' .. part end
 local function fence_key(tag, part) return C.fence .. tag .. ':' .. part end
 
+-- The slots a record written in the window can be in, newest first. One slot past the
+-- current one too: a record written where the clock read later (Redis's clock stepped
+-- back, or a promoted replica's lags) is in the next slot; skew up to one slot (a
+-- quarter of the window) is tolerated.
+local function slots(now)
+  return math.floor(now / C.slot) + 1, math.floor((now - C.window) / C.slot)
+end
+
 -- The id's record and, for a hashed one, its slot hash; nil when there is none.
 local function find_record(tag, part, field, now)
-  for k = math.floor(now / C.slot), math.floor((now - C.window) / C.slot), -1 do
+  local newest, oldest = slots(now)
+  for k = newest, oldest, -1 do
     local hash = C.rec .. tag .. ':' .. k
     local r = redis.call('HGET', hash, field)
     if r then return r, hash end
