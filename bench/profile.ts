@@ -2,17 +2,19 @@
  * Reads the CPU profiles of `npm run bench -- --cpu-prof DIR` and prints, per process
  * and thread, where the time went: self time by area and the top functions.
  *
- *   node dist/bench/profile.js DIR [--messages N] [--top N]
+ *   node dist/bench/profile.js DIR [--messages N] [--top N] [--callers FUNCTION]
  *
  * With --messages (the messages of one run) the figures are microseconds per message.
- * A profile spans the process's life, start-up and drain included; idle is left out.
+ * Only the consumption is counted: the span in which the replica ran pipeline code (its
+ * first to last sample there), applied to every profile of the run's directory (one
+ * clock); start-up and drain are left out, and so is idle time.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { markdownTable } from './lib/report.js';
-import { roleOf, summarize, type CpuProfile } from './lib/profile-areas.js';
+import { activeWindow, callersOf, roleOf, summarize, type CpuProfile } from './lib/profile-areas.js';
 
 function profiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true })
@@ -20,27 +22,38 @@ function profiles(dir: string): string[] {
     .sort();
 }
 
-export function report(dir: string, messages: number | undefined, topN: number): string {
+export function report(dir: string, messages: number | undefined, topN: number, callers?: string): string {
   const unit = messages ? 'us/msg' : 'ms';
   const scale = (us: number): string => (messages ? (us / messages).toFixed(1) : (us / 1000).toFixed(0));
   const out: string[] = [];
-  for (const file of profiles(dir)) {
-    const p = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
-    const s = summarize(p, topN);
-    out.push(`## ${relative(dir, file)}: ${roleOf(p)}, ${scale(s.busyUs)} ${unit} busy (idle excluded)`, '');
+  const all = profiles(dir).map((file) => [file, JSON.parse(readFileSync(file, 'utf8')) as CpuProfile] as const);
+  // Per run directory: the span of its replicas' pipeline work.
+  const windows = new Map<string, [number, number]>();
+  for (const [file, p] of all) {
+    const w = roleOf(p) === 'replica' ? activeWindow(p, /\/src\/replica\/pipeline\.js$/) : undefined;
+    const had = windows.get(dirname(file));
+    if (w) windows.set(dirname(file), had ? [Math.min(had[0], w[0]), Math.max(had[1], w[1])] : w);
+  }
+  for (const [file, p] of all) {
+    const window = windows.get(dirname(file));
+    const s = summarize(p, topN, window);
+    const span = window ? `, over ${((window[1] - window[0]) / 1e6).toFixed(1)} s of consumption` : ', whole life';
+    out.push(`## ${relative(dir, file)}: ${roleOf(p)}, ${scale(s.busyUs)} ${unit} busy (idle excluded${span})`, '');
     out.push(markdownTable(['area', unit, '%'], s.byArea.map(([a, us]) => [a, scale(us), ((100 * us) / s.busyUs).toFixed(1)])), '');
     out.push(markdownTable(['function', 'where', 'area', unit, '%'], s.top.map(([f, w, a, us]) => [f, w, a, scale(us), ((100 * us) / s.busyUs).toFixed(1)])), '');
+    const by = callers ? callersOf(p, callers, 3, window) : [];
+    if (by.length) out.push(markdownTable([`${callers} for`, unit], by.slice(0, 10).map(([c, us]) => [c, scale(us)])), '');
   }
   return out.join('\n');
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const { values, positionals } = parseArgs({ allowPositionals: true, options: { messages: { type: 'string' }, top: { type: 'string' } } });
+  const { values, positionals } = parseArgs({ allowPositionals: true, options: { messages: { type: 'string' }, top: { type: 'string' }, callers: { type: 'string' } } });
   const messages = values.messages === undefined ? undefined : Number(values.messages);
   if (!positionals[0] || (messages !== undefined && !(messages > 0))) {
-    console.error('usage: node dist/bench/profile.js DIR [--messages N] [--top N]  (DIR: the --cpu-prof directory of a bench run; N > 0)');
+    console.error('usage: node dist/bench/profile.js DIR [--messages N] [--top N] [--callers FUNCTION]  (DIR: the --cpu-prof directory of a bench run; N > 0)');
     process.exitCode = 2;
   } else {
-    process.stdout.write(`${report(positionals[0], messages, Number(values.top ?? 25))}\n`);
+    process.stdout.write(`${report(positionals[0], messages, Number(values.top ?? 25), values.callers)}\n`);
   }
 }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { BENCH_FLAGS, MIN_SECONDS, onlyRows, tooShort } from '../bench/run.js';
 import { combineRuns, type VariantResult } from '../bench/lib/report.js';
-import { areaOf, summarize } from '../bench/lib/profile-areas.js';
+import { activeWindow, areaOf, callersOf, summarize } from '../bench/lib/profile-areas.js';
 import { SETTLED_PCT, groupSeconds, isSettled, machineTicks, median, messagesInWindow, runOrder, spread, statTicks, usPer } from '../bench/lib/steady.js';
 import type { Variant } from '../bench/scenarios/types.js';
 import { longestStall } from '../bench/lib/cluster-chaos.js';
@@ -145,5 +145,27 @@ describe('bench profile areas', () => {
     expect(s.busyUs).toBe(180);
     expect(s.byArea).toEqual([['amqplib', 130], ['store (store/)', 50]]);
     expect(s.top[0]).toEqual(['parse', 'node_modules/amqplib/lib/frame.js:1', 'amqplib', 130]);
+  });
+
+  it('activeWindow spans the samples in code matching the pattern; summarize and callersOf count only inside it', () => {
+    const p = {
+      nodes: [
+        { id: 1, callFrame: frame('(root)'), children: [2, 3] },
+        { id: 2, callFrame: frame('load', 'node:internal/modules/cjs/loader') },
+        { id: 3, callFrame: frame('run', 'file:///w/dist/src/replica/pipeline.js'), children: [4] },
+        { id: 4, callFrame: frame('postMessage') },
+      ],
+      // at 10 (load), 20 (run), 30 (postMessage), 40 (run), 50 (load)
+      samples: [2, 3, 4, 3, 2],
+      timeDeltas: [10, 10, 10, 10, 10, 10],
+      startTime: 0,
+      endTime: 60,
+    };
+    const w = activeWindow(p, /\/src\/replica\/pipeline\.js$/);
+    expect(w).toEqual([20, 40]);
+    expect(summarize(p, 5, w).byArea).toEqual([['pipeline (replica/)', 20], ['structured clone, postMessage', 10]]);
+    expect(summarize(p).busyUs).toBe(50);
+    expect(callersOf(p, 'postMessage', 2, w)).toEqual([['run dist/src/replica/pipeline.js:1', 10]]);
+    expect(activeWindow(p, /nothing/)).toBeUndefined();
   });
 });
