@@ -1,9 +1,11 @@
 /**
  * The bench: for each scenario, the same messages through every variant (raw
  * amqplib, the naive EXISTS-then-SET design, dedup-pool), one after another in
- * one run, against RabbitMQ and Redis (--amqp, --redis: the local ones by default). Prints a table, writes JSON and
- * an SVG chart to --out (default ./bench-results, not tracked; the reference
- * results in bench/results/ are written with --out bench/results).
+ * one run, against RabbitMQ and Redis (--amqp, --redis: the local ones by default).
+ * Each row runs --pairs times, right after a run of its base, each run only once the
+ * broker has settled after the publish (bench/lib/steady.ts says why). Prints a table,
+ * writes JSON and an SVG chart to --out (default ./bench-results, not tracked; the
+ * reference results in bench/results/ are written with --out bench/results).
  *
  *   npm run bench                      the quick set (about 2 minutes)
  *   npm run bench -- --scenario a,b    named scenarios (--list shows them; --all runs every one)
@@ -11,7 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
-import { cpus, hostname, tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -20,19 +22,21 @@ import type { Redis } from 'ioredis';
 import { chart } from './lib/chart.js';
 import { LedgerWatcher } from './lib/ledger.js';
 import { bodyOf, buildMessages, type MessageSet } from './lib/messages.js';
-import { table, writeResult, type ScenarioResult, type VariantResult } from './lib/report.js';
+import { combineRuns, table, writeResult, type ScenarioResult, type VariantResult } from './lib/report.js';
 import { amqpNodes } from '../src/amqp/broker.js';
 import { connectAnyNode } from '../src/amqp/connect-any.js';
 import { ConfigError } from '../src/common/errors.js';
 import { clusterEnv, longestStall } from './lib/cluster-chaos.js';
-import { closeConnections, forEachKeys, startRedisServer, type RedisServer } from './lib/services.js';
+import { chaosScheduler } from './lib/chaos.js';
+import { forEachKeys, startRedisServer, type RedisServer } from './lib/services.js';
 import { startRedisCluster, type RedisClusterHarness } from './lib/redis-cluster.js';
 import { recordSizes } from './lib/record-size.js';
-import { bytesPerRecord, callsDelta, cpuSeconds, mainThreadCpuSeconds, rabbitPid, readyStatsClient, redisSnapshot, statsClient } from './lib/system.js';
+import { baseIndex, groupSeconds, messagesInWindow, runOrder, usPer } from './lib/steady.js';
+import { bytesPerRecord, callsDelta, commandsDelta, cpuOf, cpuSeconds, machineSeconds, mainThreadCpuSeconds, rabbitPid, readyStatsClient, redisSnapshot, statsClient, waitSettled } from './lib/system.js';
 import { prepareSink } from './lib/sinks.js';
-import { startVariant, type RunningVariant } from './lib/variants.js';
+import { startVariant } from './lib/variants.js';
 import { SCENARIOS } from './scenarios/index.js';
-import type { Chaos, Scenario, Variant } from './scenarios/types.js';
+import type { Scenario, Variant } from './scenarios/types.js';
 
 const PG_URL = process.env.DEDUP_BENCH_PG_URL ?? 'postgres://postgres:postgres@127.0.0.1:5432/test';
 const POLL_MS = 200;
@@ -65,7 +69,17 @@ export const BENCH_FLAGS = {
   amqp: { type: 'string', value: 'URL[,URL...]', doc: 'RabbitMQ, or the nodes of one cluster (env DEDUP_AMQP_URL)', default: 'amqp://guest:guest@127.0.0.1:5672' },
   redis: { type: 'string', value: 'URL', doc: 'the Redis the one-Redis variants and the baselines use (env DEDUP_REDIS_URL)', default: 'redis://127.0.0.1:6379' },
   out: { type: 'string', value: 'DIR', doc: 'where the JSON results and SVG charts go (bench/results for the reference ones)', default: './bench-results' },
+  pairs: { type: 'string', value: 'N', doc: 'runs of each row, each right after a run of its base; the ratio is the median of the pairs (chaos scenarios run once)', default: '3' },
+  rows: { type: 'string', value: 'a,b', doc: 'only the rows whose name contains one of these (and their bases)' },
+  'cpu-prof': { type: 'string', value: 'DIR', doc: 'run dedup-pool under node --cpu-prof: a profile per process and thread in DIR/<run>/ (node dist/bench/profile.js DIR reads them)' },
 } as const;
+
+/** Options of one bench invocation that shape every run. */
+interface RunOptions {
+  command: string;
+  pairs: number;
+  cpuProf?: string;
+}
 
 /** Measurements that are not message runs: name -> what it says, and the run (returns a printable table). */
 const MEASUREMENTS: Record<string, { about: string; run(resultsDir: string): Promise<string> }> = {
@@ -88,6 +102,9 @@ export async function main(argv: string[]): Promise<number> {
   const chosen = SCENARIOS.filter((s) => (names ? names.includes(s.name) : values.all || s.quick));
   const scale = Number(values.scale ?? 1);
   if (!(scale > 0)) throw new ConfigError('scale', '--scale must be a positive number, e.g. 0.2');
+  const pairs = Number(values.pairs ?? BENCH_FLAGS.pairs.default);
+  if (!Number.isInteger(pairs) || pairs < 1) throw new ConfigError('pairs', '--pairs must be a whole number of 1 or more, e.g. 3');
+  const rowFilter = values.rows?.split(',').filter(Boolean);
   const out = resolvePath(values.out ?? 'bench-results');
   const AMQP_URL = values.amqp ?? process.env.DEDUP_AMQP_URL ?? BENCH_FLAGS.amqp.default;
   const REDIS_URL = values.redis ?? process.env.DEDUP_REDIS_URL ?? BENCH_FLAGS.redis.default;
@@ -101,14 +118,14 @@ export async function main(argv: string[]): Promise<number> {
   const ch = await conn.createConfirmChannel();
   const extra = await Promise.all([startRedisServer(), startRedisServer()]);
   const env: Env = { ch, amqpUrl: AMQP_URL, declare: (q) => ch.assertQueue(q, { durable: true }), redis: [REDIS_URL, ...extra.map((s) => s.url)].map(statsClient), urls: [REDIS_URL, ...extra.map((s) => s.url)], extra };
-  const command = `npm run bench -- ${argv.join(' ')}`.trim();
+  const opts: RunOptions = { command: `npm run bench -- ${argv.join(' ')}`.trim(), pairs, ...(values['cpu-prof'] && { cpuProf: resolvePath(values['cpu-prof']) }) };
   try {
     for (const [name, m] of Object.entries(MEASUREMENTS)) {
       if (names?.includes(name) || values.all) process.stdout.write(`\n${await m.run(out)}\n`);
     }
     for (const s of chosen) {
-      const scaled = { ...s, unique: Math.max(100, Math.round(s.unique * scale)) };
-      const res = scaled.chaos?.kind === 'kill-rabbit-node' ? await clusterEnv(env, (on) => runScenario(scaled, on, command)) : await runScenario(scaled, env, command);
+      const scaled = { ...s, unique: Math.max(100, Math.round(s.unique * scale)), variants: onlyRows(s.variants, rowFilter) };
+      const res = scaled.chaos?.kind === 'kill-rabbit-node' ? await clusterEnv(env, (on) => runScenario(scaled, on, opts)) : await runScenario(scaled, env, opts);
       process.stdout.write(`\n${table(res)}\n`);
       for (const w of res.warnings) process.stdout.write(`warning: ${w}\n`);
       const files = writeResult(out, res, chart(res));
@@ -124,25 +141,44 @@ export async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-async function runScenario(s: Scenario, env: Env, command: string): Promise<ScenarioResult> {
+/** The rows whose name contains one of `filter` and their bases (all rows without a filter). */
+export function onlyRows(variants: Variant[], filter: string[] | undefined): Variant[] {
+  if (!filter?.length) return variants;
+  const keep = new Set<number>();
+  variants.forEach((v, i) => {
+    if (filter.some((f) => v.name.includes(f))) keep.add(i).add(baseIndex(variants, i));
+  });
+  if (keep.size === 0) throw new ConfigError('rows', `--rows: no row matches ${filter.join(', ')} (rows: ${variants.map((v) => v.name).join('; ')})`);
+  return variants.filter((_, i) => keep.has(i));
+}
+
+async function runScenario(s: Scenario, env: Env, opts: RunOptions): Promise<ScenarioResult> {
   const messages = buildMessages(s, `${s.name}-${randomBytes(3).toString('hex')}`);
-  const variants: VariantResult[] = [];
-  for (const v of s.variants) {
+  const { order, pairedWith } = runOrder(s.variants, opts.pairs, s.chaos !== undefined);
+  const done: VariantResult[] = [];
+  for (const [k, i] of order.entries()) {
+    const v = s.variants[i]!;
     if (v.kind === 'dedup' && v.redis === 'cluster') await freshCluster(env);
     if (s.chaos?.kind === 'kill-redis' && env.extra[1]!.process.exitCode !== null) {
       env.extra[1] = await startRedisServer(env.extra[1]!.port);
       env.redis[2] = statsClient(env.extra[1].url);
     }
-    variants.push(await runVariant(s, v, messages, env));
+    const label = `${v.name} [${k + 1}/${order.length}]`;
+    const profDir = opts.cpuProf && v.kind === 'dedup' ? join(opts.cpuProf, `${s.name}-${String(k + 1).padStart(2, '0')}-${v.name.replace(/[^\w.-]+/g, '_')}`) : undefined;
+    const r = await runVariant(s, v, messages, env, label, profDir);
+    const base = pairedWith[k];
+    if (base != null) r.runs[0]!.ratio = r.idsPerSecond / done[base]!.idsPerSecond;
+    done.push(r);
   }
+  const variants = s.variants.map((_, i) => combineRuns(done.filter((_, k) => order[k] === i)));
   return {
     scenario: s.name,
     about: s.about,
     date: new Date().toISOString(),
-    command,
+    command: opts.command,
     machine: `${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown cpu'}, Node ${process.version}`,
     variants,
-    warnings: tooShort(variants),
+    warnings: [...tooShort(variants), ...unsettled(variants)],
   };
 }
 
@@ -153,14 +189,26 @@ export function tooShort(variants: VariantResult[]): string[] {
     .map((v) => `${v.variant} ran ${v.seconds.toFixed(2)} s (under ${MIN_SECONDS} s): its ratio is mostly start-up noise; raise --scale`);
 }
 
-async function runVariant(s: Scenario, v: Variant, messages: MessageSet, env: Env): Promise<VariantResult> {
+/** Rows with runs started before the broker settled (it was still busy after the wait's limit). */
+export function unsettled(variants: VariantResult[]): string[] {
+  return variants.flatMap((v) => {
+    const n = v.runs.filter((r) => !r.settled).length;
+    return n ? [`${v.variant}: ${n} of ${v.runs.length} runs started before RabbitMQ settled (its CPU stayed over the limit): read its figures as rough`] : [];
+  });
+}
+
+async function runVariant(s: Scenario, v: Variant, messages: MessageSet, env: Env, label: string, profDir?: string): Promise<VariantResult> {
   const tag = randomBytes(4).toString('hex');
   const queue = `bench.${s.name}.${tag}`;
   const prefix = `bench:${tag}`;
   const dir = mkdtempSync(join(tmpdir(), 'dedup-bench-'));
   const ledger = new LedgerWatcher(join(dir, 'ledger'));
   await env.declare(queue);
-  await publish(env.ch, queue, messages, v.name);
+  await publish(env.ch, queue, messages, label);
+  const rabbit = rabbitPid();
+  // The broker writes persistent messages for seconds after the confirms: consumers started
+  // meanwhile compete with that work, and the rate moves with it.
+  const settle = await waitSettled(env.ch, queue, rabbit);
   const mode = v.kind === 'dedup' ? (v.mode ?? 'plain') : 'plain';
   const sink = await prepareSink(mode, tag, PG_URL);
 
@@ -168,9 +216,9 @@ async function runVariant(s: Scenario, v: Variant, messages: MessageSet, env: En
   const onCluster = v.kind === 'dedup' && v.redis === 'cluster';
   const probes = onCluster ? env.clusterProbes! : env.redis;
   const before = await redisSnapshot(probes);
-  const rabbit = rabbitPid();
-  const rabbitCpu0 = rabbit ? cpuSeconds(rabbit) : 0;
-  const redisCpu0 = before.map((c) => (c ? cpuSeconds(c.pid) : 0));
+  // The Redis instances this row writes to, for its CPU (none for the raw consumer).
+  const used = v.kind === 'raw' ? 0 : onCluster ? probes.length : v.kind === 'dedup' && v.redis === 3 ? 3 : 1;
+  const redisPids = before.slice(0, used).flatMap((c) => (c ? [c.pid] : []));
   const running = await startVariant(v, {
     pgUrl: PG_URL,
     queue,
@@ -186,16 +234,28 @@ async function runVariant(s: Scenario, v: Variant, messages: MessageSet, env: En
       ...(sink && { BENCH_SINK: sink.name }),
     },
     summaryPath: (i) => join(dir, `summary-${i}.json`),
+    ...(profDir && { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] }),
   });
 
+  // CPU counts from here on, when the consumers are ready: start-up (module loading) is not
+  // per-message work. The ids already run by now are left out of the count it is divided by.
   const started = Date.now();
-  const cpu = new Map<number, number>();
-  // Main-thread CPU counts from here on: start-up (module loading) is not per-message work.
+  ledger.poll();
+  const executedAtStart = ledger.uniqueExecuted;
+  const machine0 = machineSeconds();
+  const cpuAtStart = { consumers: cpuOf(running.pids()), redis: cpuOf(redisPids), rabbitmq: cpuOf(rabbit ? [rabbit] : []) };
   const mainCpuAtStart = new Map(running.consumerPids().map((pid) => [pid, mainThreadCpuSeconds(pid)]));
+  // The largest reading of each pid: a process that dies (chaos) keeps the time it had.
+  const cpu = { consumers: new Map<number, number>(), redis: new Map<number, number>(), rabbitmq: new Map<number, number>() };
   const mainCpu = new Map<number, number>();
+  const top = (m: Map<number, number>, pids: number[], read: (pid: number) => number): void => {
+    for (const pid of pids) m.set(pid, Math.max(m.get(pid) ?? 0, read(pid)));
+  };
   const sampleCpu = (): void => {
-    for (const pid of running.pids()) cpu.set(pid, Math.max(cpu.get(pid) ?? 0, cpuSeconds(pid)));
-    for (const pid of running.consumerPids()) mainCpu.set(pid, Math.max(mainCpu.get(pid) ?? 0, mainThreadCpuSeconds(pid)));
+    top(cpu.consumers, running.pids(), cpuSeconds);
+    top(cpu.redis, redisPids, cpuSeconds);
+    top(cpu.rabbitmq, rabbit ? [rabbit] : [], cpuSeconds);
+    top(mainCpu, running.consumerPids(), mainThreadCpuSeconds);
   };
   const chaos: [number, string][] = [];
   const nextChaos = chaosScheduler(s.chaos, running, env, queue, (label) => chaos.push([Date.now() - started, label]));
@@ -206,7 +266,7 @@ async function runVariant(s: Scenario, v: Variant, messages: MessageSet, env: En
     ledger.poll();
     sampleCpu();
     await nextChaos(Date.now() - started);
-    progress(v.name, ledger.uniqueExecuted, messages.unique);
+    progress(label, ledger.uniqueExecuted, messages.unique);
     const done = ledger.uniqueExecuted >= messages.unique && (await env.ch.checkQueue(queue)).messageCount === 0;
     if (done) break;
     if (Date.now() - started > limitMs) {
@@ -221,10 +281,15 @@ async function runVariant(s: Scenario, v: Variant, messages: MessageSet, env: En
   ledger.poll();
   process.stderr.write('\n');
 
+  const machine1 = machineSeconds();
   const after = await redisSnapshot(probes);
   const wall = Math.max(0.001, (Date.now() - started) / 1000);
+  const window = messagesInWindow(messages.order.length, messages.unique, executedAtStart);
+  const spent = { consumers: groupSeconds(cpuAtStart.consumers, cpu.consumers), redis: groupSeconds(cpuAtStart.redis, cpu.redis), rabbitmq: groupSeconds(cpuAtStart.rabbitmq, cpu.rabbitmq) };
+  const commands = commandsDelta(before, after);
   const seconds = Math.max(0.001, (ledger.lastAt - ledger.firstAt) / 1000);
   const dlq = v.kind === 'dedup' ? (await env.ch.checkQueue(`${queue}.dlq`)).messageCount : 0;
+  const perMessage = { consumers: usPer(spent.consumers, window), redis: used ? usPer(spent.redis, window) : null, rabbitmq: rabbit ? usPer(spent.rabbitmq, window) : null };
   const result: VariantResult = {
     variant: v.name,
     kind: v.kind,
@@ -242,15 +307,24 @@ async function runVariant(s: Scenario, v: Variant, messages: MessageSet, env: En
     idsPerSecond: ledger.uniqueExecuted / seconds,
     handlerToAckMs: counters.handlerToAckMs,
     redisCommandsPerMessage: callsDelta(before, after) / messages.order.length,
+    redisCommandsPerId: callsDelta(before, after) / messages.unique,
+    redisCommandsById: Object.fromEntries(Object.entries(commands).map(([c, n]) => [c, n / messages.unique])),
     redisRoundTripsPerMessage: counters.redisCalls === null ? null : counters.redisCalls / Math.max(1, counters.deliveries),
     mainThreadCpuUsPerMessage: (1e6 * [...mainCpu].reduce((a, [pid, s]) => a + s - (mainCpuAtStart.get(pid) ?? 0), 0)) / Math.max(1, counters.deliveries),
     redisBytesPerRecord: v.kind === 'raw' ? null : bytesPerRecord(onCluster ? before : before.slice(0, 1), after, messages.unique),
-    cpu: {
-      consumersPct: (100 * [...cpu.values()].reduce((a, b) => a + b, 0)) / wall,
-      rabbitmqPct: rabbit ? (100 * (cpuSeconds(rabbit) - rabbitCpu0)) / wall : 0,
-      // Instances up at both ends only: a killed one's CPU is gone with its process.
-      redisPct: (100 * after.reduce((n, c, i) => n + (c && before[i] ? cpuSeconds(c.pid) - redisCpu0[i]! : 0), 0)) / wall,
-    },
+    cpuUsPerMessage: perMessage,
+    ratio: null,
+    runs: [
+      {
+        idsPerSecond: ledger.uniqueExecuted / seconds,
+        seconds,
+        ratio: null,
+        cpuUsPerMessage: perMessage,
+        otherPct: (100 * Math.max(0, machine1.busy - machine0.busy - spent.consumers - spent.redis - spent.rabbitmq)) / wall,
+        settleSeconds: settle.seconds,
+        settled: settle.settled,
+      },
+    ],
     replicaRestarts: counters.replicaRestarts,
     timedOut,
     series: rates(ledger.series, started),
@@ -273,65 +347,6 @@ async function publish(ch: ConfirmChannel, queue: string, m: MessageSet, label: 
   }
   await ch.waitForConfirms();
   process.stderr.write('\n');
-}
-
-function chaosScheduler(c: Chaos | undefined, running: RunningVariant, env: Env, queue: string, mark: (label: string) => void): (elapsedMs: number) => Promise<void> {
-  if (!c) return async () => {};
-  let next = c.kind === 'kill-redis' || c.kind === 'kill-redis-master' || c.kind === 'kill-rabbit-node' ? c.atMs : c.everyMs;
-  let fired = false;
-  const pick = async (): Promise<number | undefined> => {
-    const pids = await running.replicaPids();
-    return pids[Math.floor(Math.random() * pids.length)];
-  };
-  return async (elapsed) => {
-    if (elapsed < next) return;
-    switch (c.kind) {
-      case 'kill-redis':
-        if (!fired) {
-          fired = true;
-          await env.extra[1]!.kill();
-          mark('one of three Redis masters killed');
-        }
-        return;
-      case 'kill-rabbit-node':
-        if (!fired) {
-          fired = true;
-          mark(`RabbitMQ node ${await env.killQueueLeader!(queue)} (queue leader) killed`);
-        }
-        return;
-      case 'kill-redis-master':
-        if (!fired) {
-          fired = true;
-          const [master] = await env.redisCluster!.masters();
-          await env.redisCluster!.kill(master!);
-          mark(`Redis Cluster master :${master!.port} killed`);
-        }
-        return;
-      case 'kill-replica': {
-        const pid = await pick();
-        if (pid) {
-          process.kill(pid, 'SIGKILL');
-          mark(`replica ${pid} killed`);
-        }
-        break;
-      }
-      case 'close-amqp': {
-        const pid = await pick();
-        if (pid && closeConnections(`dedup-pool ${hostname()}:${pid}`, 'bench chaos') > 0) mark(`AMQP connection of ${pid} closed`);
-        break;
-      }
-      case 'freeze-replica': {
-        const pid = await pick();
-        if (pid) {
-          process.kill(pid, 'SIGSTOP');
-          mark(`replica ${pid} frozen for ${c.pauseMs} ms`);
-          setTimeout(() => process.kill(pid, 'SIGCONT'), c.pauseMs);
-        }
-        break;
-      }
-    }
-    next += c.everyMs;
-  };
 }
 
 /** A Redis Cluster with every node up and replicated (a new one after a chaos kill). */

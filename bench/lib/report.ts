@@ -1,5 +1,30 @@
 /** One variant's figures, the terminal table, and the JSON on disk. */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { median, spread, type Spread } from './steady.js';
+
+/** CPU per message of each process group, microseconds; null for a group the row does not use. */
+export interface CpuPerMessage {
+  /** The consumer processes, all their threads: dedup-pool's supervisor, replicas and worker threads, or the baseline consumers. */
+  consumers: number;
+  /** The Redis instances the row writes to. */
+  redis: number | null;
+  rabbitmq: number | null;
+}
+
+/** One run of a row (each row runs --pairs times, right after a run of its base). */
+export interface RunFigures {
+  idsPerSecond: number;
+  seconds: number;
+  /** Against the base run just before it; null for a base row or an unpaired run. */
+  ratio: number | null;
+  /** Measured from the moment the consumers were ready to the last ack. */
+  cpuUsPerMessage: CpuPerMessage;
+  /** The rest of the machine over the same window (other processes, the bench itself), percent of one core: noise. */
+  otherPct: number;
+  /** Seconds waited after publishing for the broker to settle, and whether it did within the limit. */
+  settleSeconds: number;
+  settled: boolean;
+}
 
 export interface VariantResult {
   variant: string;
@@ -23,13 +48,20 @@ export interface VariantResult {
   handlerToAckMs: { p50: number; p99: number };
   /** Commands Redis executed per published message, those inside scripts included. */
   redisCommandsPerMessage: number;
+  /** The same per distinct id, and per command (lower-case names, as INFO commandstats spells them). */
+  redisCommandsPerId: number;
+  redisCommandsById: Record<string, number>;
   /** Redis client calls (round trips) per delivery; null for a consumer without Redis. */
   redisRoundTripsPerMessage: number | null;
   /** CPU time of the consumers' main threads (event loops) per delivery, microseconds. */
   mainThreadCpuUsPerMessage: number;
   /** Redis memory added per completion record (dedup-pool and naive). */
   redisBytesPerRecord: number | null;
-  cpu: { consumersPct: number; rabbitmqPct: number; redisPct: number };
+  /** Medians over the row's runs. */
+  cpuUsPerMessage: CpuPerMessage;
+  /** Against the base row: the median of the pairs' ratios and their spread; null for a base row. */
+  ratio: Spread | null;
+  runs: RunFigures[];
   replicaRestarts: number;
   timedOut: boolean;
   /** [ms since start, completed ids per second] */
@@ -58,12 +90,21 @@ export function baseOf(res: ScenarioResult, v: VariantResult): VariantResult {
   return raws.find((x) => x.prefetch === v.prefetch) ?? raws[0] ?? res.variants[0]!;
 }
 
+const us = (x: number | null): string => (x === null ? '-' : x.toFixed(0));
+
+/** A row's ratio: the median of its pairs with their range, or (older results, a single run) the ratio of rates. */
+function ratioCell(res: ScenarioResult, v: VariantResult): string {
+  if (v.ratio) return v.runs.length > 1 ? `${v.ratio.median.toFixed(2)} (${v.ratio.min.toFixed(2)}-${v.ratio.max.toFixed(2)})` : v.ratio.median.toFixed(2);
+  return (v.idsPerSecond / baseOf(res, v).idsPerSecond).toFixed(2);
+}
+
 export function table(res: ScenarioResult): string {
-  const head = ['variant', 'ids/s', 'x base', 'deliv', 'suppressed', 'dup exec', 'dup effects', 'lost', 'DLQ', 'ack p50/p99 ms', 'redis RT/msg', 'redis cmd/msg', 'main CPU us/msg', 'B/record', 'CPU cons/rmq/redis %'];
+  const head = ['variant', 'runs', 'ids/s', 'x base (min-max)', 'deliv', 'suppressed', 'dup exec', 'dup effects', 'lost', 'DLQ', 'ack p50/p99 ms', 'redis RT/msg', 'redis cmd/id', 'main CPU us/msg', 'CPU us/msg cons/redis/rmq', 'cons+redis', 'B/record', 'other %'];
   const rows = res.variants.map((v) => [
     v.variant + (v.timedOut ? ' (timed out)' : ''),
+    String(v.runs.length),
     v.idsPerSecond.toFixed(0),
-    (v.idsPerSecond / baseOf(res, v).idsPerSecond).toFixed(2),
+    ratioCell(res, v),
     String(v.deliveries),
     Object.entries(v.suppressed).map(([k, n]) => `${k} ${n}`).join(', ') || '0',
     String(v.duplicateExecutions),
@@ -72,19 +113,67 @@ export function table(res: ScenarioResult): string {
     String(sum(v.deadLettered)),
     `${v.handlerToAckMs.p50.toFixed(2)}/${v.handlerToAckMs.p99.toFixed(2)}`,
     v.redisRoundTripsPerMessage === null ? '-' : v.redisRoundTripsPerMessage.toFixed(3),
-    v.redisCommandsPerMessage.toFixed(2),
+    v.redisCommandsPerId.toFixed(2),
     v.mainThreadCpuUsPerMessage.toFixed(0),
+    [v.cpuUsPerMessage.consumers, v.cpuUsPerMessage.redis, v.cpuUsPerMessage.rabbitmq].map(us).join('/'),
+    us(v.cpuUsPerMessage.consumers + (v.cpuUsPerMessage.redis ?? 0)),
     v.redisBytesPerRecord === null ? '-' : v.redisBytesPerRecord.toFixed(0),
-    `${v.cpu.consumersPct.toFixed(0)}/${v.cpu.rabbitmqPct.toFixed(0)}/${v.cpu.redisPct.toFixed(0)}`,
+    median(v.runs.map((r) => r.otherPct)).toFixed(0),
   ]);
   const first = res.variants[0]!;
   const lines = [
     `${res.scenario}: ${res.about}`,
-    `published ${first.published}, unique ids ${first.unique}, duplicates injected ${first.duplicatesInjected}; x base = against the raw consumer at the same prefetch (else the first raw or first row)`,
+    `published ${first.published}, unique ids ${first.unique}, duplicates injected ${first.duplicatesInjected}; x base = against the raw consumer at the same prefetch (else the first raw or first row):`,
+    `the median of the ratios of runs alternated with a run of the base, and their range. ids/s, CPU and ack latency: medians over a row's runs;`,
+    `dup exec, lost, DLQ: summed over them. CPU us/msg: per message, consumers ready to last ack; other %: the rest of the machine meanwhile.`,
     markdownTable(head, rows),
     ...res.variants.flatMap((v) => (v.stallSeconds === undefined ? [] : [`${v.variant}: ${v.stallSeconds.toFixed(1)} s without progress after ${v.chaos[0]?.[1] ?? 'the chaos'}`])),
   ];
   return lines.join('\n');
+}
+
+/**
+ * One row from its runs: rates, latencies and CPU are medians (the run at the median rate
+ * gives the chart its series); what must be zero (duplicate executions, losses, dead letters)
+ * is summed, so a bad run is never hidden by good ones.
+ */
+export function combineRuns(runs: VariantResult[]): VariantResult {
+  const byRate = [...runs].sort((a, b) => a.idsPerSecond - b.idsPerSecond);
+  const mid = byRate[(byRate.length - 1) >> 1]!;
+  const med = (f: (v: VariantResult) => number): number => median(runs.map(f));
+  const total = (f: (v: VariantResult) => number): number => runs.reduce((n, v) => n + f(v), 0);
+  const medOrNull = (f: (v: VariantResult) => number | null): number | null => (runs.some((v) => f(v) === null) ? null : med((v) => f(v)!));
+  const ratios = runs.flatMap((v) => v.runs.flatMap((r) => (r.ratio === null ? [] : [r.ratio])));
+  const ids = total((v) => v.unique);
+  const byCommand: Record<string, number> = {};
+  for (const v of runs) for (const [c, n] of Object.entries(v.redisCommandsById)) byCommand[c] = (byCommand[c] ?? 0) + n * v.unique;
+  const deadLettered: Record<string, number> = {};
+  for (const v of runs) for (const [k, n] of Object.entries(v.deadLettered)) deadLettered[k] = (deadLettered[k] ?? 0) + n;
+  return {
+    ...mid,
+    duplicateExecutions: total((v) => v.duplicateExecutions),
+    duplicateEffects: medOrNull((v) => v.duplicateEffects) === null ? null : total((v) => v.duplicateEffects!),
+    lost: total((v) => v.lost),
+    deadLettered,
+    replicaRestarts: total((v) => v.replicaRestarts),
+    timedOut: runs.some((v) => v.timedOut),
+    seconds: med((v) => v.seconds),
+    idsPerSecond: med((v) => v.idsPerSecond),
+    handlerToAckMs: { p50: med((v) => v.handlerToAckMs.p50), p99: med((v) => v.handlerToAckMs.p99) },
+    redisCommandsPerMessage: med((v) => v.redisCommandsPerMessage),
+    redisCommandsPerId: med((v) => v.redisCommandsPerId),
+    redisCommandsById: Object.fromEntries(Object.entries(byCommand).map(([c, n]) => [c, n / ids])),
+    redisRoundTripsPerMessage: medOrNull((v) => v.redisRoundTripsPerMessage),
+    mainThreadCpuUsPerMessage: med((v) => v.mainThreadCpuUsPerMessage),
+    redisBytesPerRecord: medOrNull((v) => v.redisBytesPerRecord),
+    cpuUsPerMessage: {
+      consumers: med((v) => v.cpuUsPerMessage.consumers),
+      redis: medOrNull((v) => v.cpuUsPerMessage.redis),
+      rabbitmq: medOrNull((v) => v.cpuUsPerMessage.rabbitmq),
+    },
+    ratio: ratios.length ? spread(ratios) : null,
+    runs: runs.flatMap((v) => v.runs),
+  };
 }
 
 export function markdownTable(head: string[], rows: string[][]): string {
