@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DedupStore, connectRedis, keysFor } from '../src/index.js';
 import { startRedisServer, type RedisServer } from './helpers/redis-servers.js';
-import { startCutProxy, type CutProxy } from './helpers/cut-proxy.js';
+import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.js';
 import { waitFor } from './helpers/services.js';
 
 const REDIS_PORT = 7310;
@@ -15,11 +15,11 @@ const PROXY_PORT = 7311;
 
 describe('a begin that times out across a reconnect', () => {
   let server: RedisServer;
-  let proxy: CutProxy;
+  let proxy: TcpProxy;
   let probe: Redis;
   beforeAll(async () => {
     server = await startRedisServer(REDIS_PORT);
-    proxy = await startCutProxy(PROXY_PORT, REDIS_PORT);
+    proxy = await startTcpProxy(REDIS_PORT, '127.0.0.1', PROXY_PORT);
     probe = new Redis(server.url);
   });
   afterEach(() => {
@@ -33,12 +33,12 @@ describe('a begin that times out across a reconnect', () => {
   });
 
   /** Begin `id` while the proxy is in `mode`; the connection drops before the 300 ms timeout and stays down `downMs` past it. */
-  const beginAcrossACut = async (store: DedupStore, id: string, mode: CutProxy['mode'], downMs: number): Promise<void> => {
+  const beginAcrossACut = async (store: DedupStore, id: string, mode: TcpProxy['mode'], downMs: number): Promise<void> => {
     proxy.mode = mode;
     const begun = store.beginMany([id]);
     await sleep(100);
     proxy.refusing = true;
-    proxy.cut();
+    proxy.reset();
     const [failed] = await begun;
     expect(failed).toBeInstanceOf(Error);
     // Still down when the begin has failed; then Redis is reachable again.

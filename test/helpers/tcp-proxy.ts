@@ -2,7 +2,9 @@
  * A TCP proxy a test controls, for faults that are not crashes: `cut()` stops
  * forwarding in both directions without closing anything (a partition: packets stop,
  * no reset), `heal()` resumes, `reset()` destroys every connection, `latencyMs` delays
- * each chunk. Listens on an ephemeral loopback port.
+ * each chunk, `mode` drops one direction for good (`hold`: the client's bytes,
+ * `mute`: the server's answers), `refusing` closes new connections at once. Listens
+ * on `listenPort`, or an ephemeral loopback port.
  */
 import net from 'node:net';
 
@@ -11,22 +13,23 @@ export interface TcpProxy {
   /** The target URL with host and port replaced by the proxy's. */
   url(target: string): string;
   latencyMs: number;
+  mode: 'pass' | 'hold' | 'mute';
+  refusing: boolean;
   cut(): void;
   heal(): void;
   reset(): void;
   close(): Promise<void>;
 }
 
-export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
+export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1', listenPort = 0): Promise<TcpProxy> {
   const pairs = new Set<[net.Socket, net.Socket]>();
   let cut = false;
   const held: (() => void)[] = [];
-  const proxy = {
-    latencyMs: 0,
-  } as TcpProxy & { latencyMs: number };
+  const proxy = { latencyMs: 0, mode: 'pass', refusing: false } as TcpProxy;
 
-  const pipe = (from: net.Socket, to: net.Socket): void => {
+  const pipe = (from: net.Socket, to: net.Socket, dropIn: TcpProxy['mode']): void => {
     from.on('data', (chunk) => {
+      if (proxy.mode === dropIn) return;
       const send = (): void => {
         if (!to.destroyed) to.write(chunk);
       };
@@ -38,6 +41,7 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
   };
 
   const server = net.createServer((client) => {
+    if (proxy.refusing) return void client.destroy();
     const upstream = net.connect(targetPort, targetHost);
     const pair: [net.Socket, net.Socket] = [client, upstream];
     pairs.add(pair);
@@ -48,10 +52,10 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     };
     client.on('error', end).on('close', end);
     upstream.on('error', end).on('close', end);
-    pipe(client, upstream);
-    pipe(upstream, client);
+    pipe(client, upstream, 'hold');
+    pipe(upstream, client, 'mute');
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(listenPort, '127.0.0.1', () => resolve()));
   const port = (server.address() as net.AddressInfo).port;
 
   return Object.assign(proxy, {
