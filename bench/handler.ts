@@ -8,12 +8,15 @@
  *   BENCH_SINK        atomic modes: the effect, counted in the sink itself
  *                     (Redis-atomic: an INCR of <BENCH_SINK><id>; inbox: a row in table BENCH_SINK)
  */
-import { appendFileSync } from 'node:fs';
+import { openSync, writeSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const kind = process.env.BENCH_HANDLER ?? 'noop';
 const ms = Number(process.env.BENCH_HANDLER_MS ?? 0);
 const ledger = process.env.BENCH_LEDGER;
+// Held open for appends (one per thread): each line is one write(2), in the file even if the
+// process is killed right after. Opening the file per line cost 13 us a message, in every row.
+const ledgerFd = ledger ? openSync(ledger, 'a') : undefined;
 
 export async function work(): Promise<void> {
   if (kind === 'cpu') {
@@ -27,7 +30,7 @@ export async function work(): Promise<void> {
 }
 
 export function record(id: string): void {
-  if (ledger) appendFileSync(ledger, `${id} ${Date.now()}\n`);
+  if (ledgerFd !== undefined) writeSync(ledgerFd, `${id} ${Date.now()}\n`);
 }
 
 interface Ctx {

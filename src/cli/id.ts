@@ -2,7 +2,8 @@
  * dedup-pool id show|forget ID --queue Q: what the dedup store knows about one id
  * (and whether `<queue>.dlq` holds it), and letting a completed id run again.
  */
-import { openStore, type DedupStore, type IdState } from '../store/dedup-store.js';
+import type { DedupStore, IdState } from '../store/dedup-store.js';
+import { openStore } from '../store/open-store.js';
 import { listDeadLetters, type DeadLetter } from '../amqp/dead-letters.js';
 import { queueNames } from '../amqp/broker.js';
 import { ConfigError, StoreUnavailableError, errorMessage } from '../common/errors.js';

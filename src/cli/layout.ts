@@ -3,7 +3,7 @@
  * and scope (the dedup window, buckets, record format), and changing the window of a
  * stopped pool without running any id twice (docs/layout.md).
  */
-import { openStore } from '../store/dedup-store.js';
+import { openStore } from '../store/open-store.js';
 import { ConfigError } from '../common/errors.js';
 import { formatDuration } from '../common/duration.js';
 import { redactUrl } from '../common/logger.js';

@@ -48,7 +48,7 @@ export interface PoolOptions {
    * shared scope to deduplicate across queues on purpose.
    */
   dedupScope?: string;
-  /** Completion record hashes per time slot: about the ids completed per quarter window / 100. Default 1024. */
+  /** Completion record hashes per time slot: about the ids completed per half window / 100. Default 1024. */
   dedupBuckets: number;
   /** How long a completion record lives: the dedup window. Default 24h. */
   dedupTtlMs: number;

@@ -6,7 +6,7 @@
  */
 import { ConfigError } from '../common/errors.js';
 import type { PoolOptions } from '../common/options.js';
-import { storeModeOf } from '../store/dedup-store.js';
+import { storeModeOf } from '../store/open-store.js';
 import type { HandlerInfo } from '../threads/handler-module.js';
 
 const INSTEAD = 'use one --redis instance, or the Postgres inbox (--inbox), which works with every store';

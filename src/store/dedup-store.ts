@@ -13,10 +13,9 @@ import { randomBytes } from 'node:crypto';
 import { monotonicMs } from '../common/clock.js';
 import { DedupPoolError, StoreUnavailableError, errorMessage } from '../common/errors.js';
 import { EFFECT_COMMANDS, type RedisEffect } from './effects.js';
-import { keysFor, scopeOf, type Keys } from './keys.js';
-import type { PoolOptions } from '../common/options.js';
-import { connectCluster, connectRedis, type Scripts, type ScriptedCluster, type ScriptedRedis } from './redis-clients.js';
-import type { TlsFiles } from '../common/tls.js';
+import { RecordHashExpiry } from './record-expiry.js';
+import type { Keys } from './keys.js';
+import type { Scripts, ScriptedCluster, ScriptedRedis } from './redis-clients.js';
 import type { BeginResult, IdState, Lease, ReleaseMode } from './lease.js';
 import { Topology, type Vote } from './topology.js';
 
@@ -38,8 +37,13 @@ export interface DedupStoreOptions {
   clusterRetryMs?: number;
 }
 
-/** Slots per dedup window: a record lives at least the window, at most 1 + 1/SLOTS of it. */
-export const SLOTS_PER_WINDOW = 4;
+/**
+ * Slots per dedup window: a record lives at least the window, at most 1 + 1/SLOTS of it,
+ * and a lookup reads SLOTS + 1 hashes. Layouts stored with 4 (by earlier versions) keep it.
+ */
+export const SLOTS_PER_WINDOW = 2;
+/** Replica clocks may run behind Redis's by this much when deciding that earlier versions' records are gone. */
+const COMPAT_SLACK_MS = 60_000;
 /** Longest a complete call waits for replicas (WAIT). */
 const WAIT_TIMEOUT_MS = 200;
 /** How long a node whose replicas fell short is not waited on. */
@@ -56,8 +60,13 @@ export class DedupStore {
   private readonly dedupTtlMs: number;
   private readonly driftFactor: number;
   private readonly waitReplicas: number;
-  /** The arguments every script gets first (records.lib.lua). */
-  private readonly shared: Arg[];
+  /** Time slot length of the records, ms (the stored layout's). */
+  private slotMs: number;
+  /** Until when (Redis's clock, ms) records of earlier versions may exist and are read. */
+  private compatUntil = Number.POSITIVE_INFINITY;
+  /** The arguments every script gets first (records.lib.lua), with earlier versions' records read or not. */
+  private sharedArgs!: { compat: Arg[]; lean: Arg[] };
+  private readonly expiry = new RecordHashExpiry(() => this.slotMs);
   /** Lease tokens: a random part per store, then a counter; unique without a syscall each. */
   private readonly tokenPrefix = randomBytes(9).toString('base64url');
   private tokens = 0;
@@ -70,7 +79,25 @@ export class DedupStore {
     this.dedupTtlMs = opts.dedupTtlMs;
     this.driftFactor = opts.driftFactor ?? 0.01;
     this.waitReplicas = opts.waitReplicas ?? 0;
-    this.shared = [...opts.keys.prefixes, opts.dedupTtlMs, Math.ceil(opts.dedupTtlMs / SLOTS_PER_WINDOW)];
+    this.slotMs = Math.ceil(opts.dedupTtlMs / SLOTS_PER_WINDOW);
+    this.useLayout({ slotMs: this.slotMs });
+    // A connection made again may be to a Redis that restarted empty: expiries are set anew.
+    for (const c of this.topology.clients) c.on('ready', () => this.expiry.forgetAll());
+  }
+
+  /**
+   * The stored record layout (src/store/layout.ts): its slot length, and until when records
+   * written by earlier versions may exist (read until then; always, until this is called).
+   */
+  useLayout({ slotMs, compatUntil }: { slotMs: number; compatUntil?: number }): void {
+    this.slotMs = slotMs;
+    if (compatUntil !== undefined) this.compatUntil = compatUntil;
+    const base = [...this.keys.prefixes, this.dedupTtlMs, slotMs];
+    this.sharedArgs = { compat: [...base, '1'], lean: [...base, '0'] };
+  }
+
+  private get shared(): Arg[] {
+    return Date.now() < this.compatUntil + COMPAT_SLACK_MS ? this.sharedArgs.compat : this.sharedArgs.lean;
   }
 
   /** Client calls made (one per instance, or per node, per call): what the bench reports as round trips. */
@@ -178,18 +205,21 @@ export class DedupStore {
    */
   async completeMany(items: { lease: Lease; record: string }[]): Promise<(boolean | Error)[]> {
     const keys = items.map(({ lease }) => this.keys.id(lease.id));
+    const slot = this.expiry.slot();
     const votes = await this.topology.run(keys, async (c, route, idx, i, node, cutShort) => {
-      const args: Arg[] = [...this.shared, cutShort ? '1' : '0'];
+      const args: Arg[] = [...this.shared, cutShort ? '1' : '0', slot];
       for (const j of idx) {
         const { lease, record } = items[j]!;
+        const k = keys[j]!;
         // An instance that did not grant a lease cannot vouch for it (-1 never matches).
-        args.push(keys[j]!.tag, keys[j]!.part, keys[j]!.field, lease.token, lease.fences[i] ?? -1, record);
+        args.push(k.tag, k.part, k.field, lease.token, lease.fences[i] ?? -1, record, this.expiry.known(node, slot, k.tag) ? '1' : '0');
       }
-      if (this.waitReplicas === 0) return c.dedupComplete(route, ...args);
-      return this.completeAndWait(c, route, args, node);
+      const out = this.waitReplicas === 0 ? await c.dedupComplete(route, ...args) : await this.completeAndWait(c, route, args, node);
+      out.forEach((r, n) => r === 1 && this.expiry.remember(node, slot, keys[idx[n]!]!.tag));
+      return out;
     });
     return votes.map((v) => {
-      const written = v.filter((x) => x.ok && x.value === 1).length;
+      const written = v.filter((x) => x.ok && x.value > 0).length;
       if (written >= this.quorum) return true;
       return this.topology.failure(v, `complete ${items.length} id(s)`) ?? false;
     });
@@ -202,7 +232,7 @@ export class DedupStore {
    * Healthy replicas answer in a millisecond; the timeout is short because the
    * connection carries the node's other calls meanwhile.
    */
-  private async completeAndWait(c: Scripts & { pipeline(): unknown }, route: string, args: Arg[], node: string): Promise<(0 | 1)[]> {
+  private async completeAndWait(c: Scripts & { pipeline(): unknown }, route: string, args: Arg[], node: string): Promise<(0 | 1 | 2)[]> {
     // A node whose replicas did not answer lately (a promoted master has none yet) is not
     // waited on for a while: each WAIT there would hold its connection for the timeout.
     if ((this.waitSkippedUntil.get(node) ?? 0) > monotonicMs()) {
@@ -219,7 +249,7 @@ export class DedupStore {
       this.waitShortfalls += 1;
       this.waitSkippedUntil.set(node, monotonicMs() + WAIT_BACKOFF_MS);
     }
-    return script[1] as (0 | 1)[];
+    return script[1] as (0 | 1 | 2)[];
   }
 
   /** One id's completion (a batch of one). */
@@ -368,25 +398,6 @@ export class DedupStore {
       if (failure) throw failure;
     }
   }
-}
-
-/** The store mode the options describe: what openStore builds, known before connecting. */
-export function storeModeOf(opts: Pick<PoolOptions, 'redisUrls' | 'redisCluster'>): DedupStore['mode'] {
-  return opts.redisCluster !== undefined ? 'cluster' : opts.redisUrls.length === 1 ? 'single' : 'quorum';
-}
-
-/**
- * The store a replica's options describe: one Redis, independent masters (--redis), or a
- * cluster (--redis-cluster). `connectionName`: what its connections are called in CLIENT LIST.
- */
-export function openStore(opts: PoolOptions, tls: TlsFiles = {}, connectionName?: string): DedupStore {
-  const cluster = storeModeOf(opts) === 'cluster';
-  return new DedupStore(cluster ? connectCluster(opts.redisCluster!, tls, undefined, connectionName) : opts.redisUrls.map((u) => connectRedis(u, tls, undefined, connectionName)), {
-    keys: keysFor(opts.prefix, scopeOf(opts), { buckets: opts.dedupBuckets, legacy: !cluster }),
-    lockTtlMs: opts.lockTtlMs,
-    dedupTtlMs: opts.dedupTtlMs,
-    waitReplicas: opts.redisWaitReplicas,
-  });
 }
 
 function unwrap<T>(result: T | Error): T {

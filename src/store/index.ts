@@ -8,7 +8,8 @@
  *
  * May import: common.
  */
-export { DedupStore, openStore, connectRedis, connectCluster, encodeRecord, decodeRecord, fingerprint, type BeginResult, type Lease, type IdState } from './dedup-store.js';
+export { DedupStore, connectRedis, connectCluster, encodeRecord, decodeRecord, fingerprint, type BeginResult, type Lease, type IdState } from './dedup-store.js';
+export { openStore, storeModeOf } from './open-store.js';
 export { keysFor, scopeOf, replicaClientName, type Keys } from './keys.js';
 export { guardLayout, layoutOf, LayoutMismatchError, LAYOUT_FORMAT, type Layout } from './layout.js';
 export { changeLayout, readLayouts, type LayoutChange } from './layout-change.js';

@@ -51,7 +51,8 @@ export interface IdKey {
  * argument costs the client several microseconds per call) and stays 16 bytes.
  */
 function sevenBit(bytes: Buffer): string {
-  let out = '';
+  const out = Buffer.allocUnsafe(Math.floor((bytes.length * 8) / 7));
+  let n = 0;
   let acc = 0;
   let bits = 0;
   for (const b of bytes) {
@@ -59,11 +60,12 @@ function sevenBit(bytes: Buffer): string {
     bits += 8;
     while (bits >= 7) {
       bits -= 7;
-      out += String.fromCharCode((acc >> bits) & 0x7f);
+      out[n++] = (acc >> bits) & 0x7f;
     }
     acc &= (1 << bits) - 1;
   }
-  return out;
+  // One decode instead of a string built a character at a time.
+  return out.latin1Slice(0, n);
 }
 
 export interface Keys {

@@ -31,7 +31,7 @@ const COPY_CHUNK = 500;
 
 /** The layout stored on each instance (undefined where none is). */
 export async function readLayouts(store: DedupStore, keys: Keys): Promise<(Layout | undefined)[]> {
-  return Promise.all(store.clients.map(async (c) => parseLayout(await c.hmget(keys.layout, 'format', 'window', 'slot', 'buckets', 'set_at'))));
+  return Promise.all(store.clients.map(async (c) => parseLayout(await c.hmget(keys.layout, 'format', 'window', 'slot', 'buckets', 'set_at', 'compat_until'))));
 }
 
 /**
@@ -53,7 +53,7 @@ export async function changeLayout(store: DedupStore, keys: Keys, to: Layout, pl
   for (const [i, c] of store.clients.entries()) {
     const from = stored[i]!;
     const records = from.windowMs === to.windowMs ? 0 : await copyRecords(c, keys, from, to);
-    const now = parseLayout(await c.dedupLayout(keys.layout, to.format, to.windowMs, to.slotMs, to.buckets, from.windowMs));
+    const now = parseLayout(await c.dedupLayout(keys.layout, to.format, to.windowMs, to.slotMs, to.buckets, from.windowMs, '1'));
     if (now?.windowMs !== to.windowMs) throw new ConfigError('layout', `the record layout on ${place.names[i]} was changed by someone else meanwhile (it is now --dedup-ttl ${now?.windowMs}ms): run layout set again`);
     out.push({ instance: place.names[i] ?? `instance ${i}`, from, to: now, records });
   }

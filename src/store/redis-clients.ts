@@ -27,13 +27,14 @@ type BeginVote = [0, string] | [1, number] | [2, number];
 export interface Scripts {
   dedupBegin(route: string, ...args: Arg[]): Promise<BeginVote[]>;
   dedupExtend(route: string, ...args: Arg[]): Promise<(0 | 1)[]>;
-  dedupComplete(route: string, ...args: Arg[]): Promise<(0 | 1)[]>;
+  /** 1 recorded in the slot the caller named, 2 in another, 0 not ours (complete.lua). */
+  dedupComplete(route: string, ...args: Arg[]): Promise<(0 | 1 | 2)[]>;
   dedupRelease(route: string, ...args: Arg[]): Promise<(0 | 1)[]>;
   dedupInspect(route: string, ...args: Arg[]): Promise<[string | null, number, string | null, number, string | null]>;
   dedupForget(route: string, ...args: Arg[]): Promise<-1 | 0 | 1>;
   dedupRaise(fence: string, value: Arg, ttlMs: Arg): Promise<0 | 1>;
-  /** The stored layout after the call: format, window, slot, buckets, set at (null when none). */
-  dedupLayout(key: string, format: Arg, windowMs: Arg, slotMs: Arg, buckets: Arg, expectedWindowMs: Arg): Promise<(string | null)[]>;
+  /** The stored layout after the call: format, window, slot, buckets, set at, compat until (null when none). */
+  dedupLayout(key: string, format: Arg, windowMs: Arg, slotMs: Arg, buckets: Arg, expectedWindowMs: Arg, earlierKeys: Arg): Promise<(string | null)[]>;
   dedupLayoutMove(to: string, expireAtMs: Arg, ...fieldsAndRecords: string[]): Promise<number>;
   /** numKeys, lock, fence, effect keys..., then the arguments of complete-effects.lua. */
   dedupCompleteEffects(numKeys: number, ...args: Arg[]): Promise<0 | 1>;

@@ -4,28 +4,28 @@
 -- trip); each id is independent.
 --
 -- KEYS[1]   routing only: a key on the node that holds every id of the call (Redis Cluster)
--- ARGV[1..7] shared arguments (records.lib.lua)
--- ARGV[8]   lease length, ms
--- ARGV[5+4i] hash tag of id i      ARGV[6+4i] key part of id i
--- ARGV[7+4i] digest of id i        ARGV[8+4i] lease token for id i (random, unique to this grant)
+-- ARGV[1..8] shared arguments (records.lib.lua)
+-- ARGV[9]   lease length, ms
+-- ARGV[6+4i] hash tag of id i      ARGV[7+4i] key part of id i
+-- ARGV[8+4i] digest of id i        ARGV[9+4i] lease token for id i (random, unique to this grant)
 -- returns, for each id i, in order:
 --         {0, record}  the id is complete: record is the completion record
 --         {1, fence}   lease granted: fence is the new value of the grant counter
 --         {2, pttl}    another lease holds the id for pttl more ms
 local now = now_ms()
 local out = {}
-for i = 1, (#ARGV - 8) / 4 do
-  local tag, part, field, token = ARGV[5 + 4 * i], ARGV[6 + 4 * i], ARGV[7 + 4 * i], ARGV[8 + 4 * i]
+for i = 1, (#ARGV - 9) / 4 do
+  local tag, part, field, token = ARGV[6 + 4 * i], ARGV[7 + 4 * i], ARGV[8 + 4 * i], ARGV[9 + 4 * i]
   local record = find_record(tag, part, field, now)
   if record then
     out[i] = {0, record}
   else
     local lock = lock_key(tag, part)
-    if redis.call('SET', lock, token, 'NX', 'PX', ARGV[8]) then
+    if redis.call('SET', lock, token, 'NX', 'PX', ARGV[9]) then
       local fence = fence_key(tag, part)
-      local n = redis.call('INCR', fence)
-      -- The counter lives one dedup window from its first grant.
-      if n == 1 then redis.call('PEXPIRE', fence, C.window) end
+      -- The counter lives one dedup window from its first grant (one command for a new id).
+      local n = 1
+      if not redis.call('SET', fence, 1, 'NX', 'PX', C.window) then n = redis.call('INCR', fence) end
       out[i] = {1, n}
     elseif redis.call('GET', lock) == token then
       -- Our own grant, asked again after its reply was lost (a retried call).

@@ -11,17 +11,17 @@
 -- KEYS[1]   lock
 -- KEYS[2]   grant counter
 -- KEYS[2+j] key of effect j
--- ARGV[1..7] shared arguments (records.lib.lua)
--- ARGV[8]   hash tag of the id    ARGV[9] key part    ARGV[10] digest
--- ARGV[11]  lease token
--- ARGV[12]  grant counter value of our lease
--- ARGV[13]  completion record value
--- ARGV[14]  number of effects n
+-- ARGV[1..8] shared arguments (records.lib.lua)
+-- ARGV[9]   hash tag of the id    ARGV[10] key part    ARGV[11] digest
+-- ARGV[12]  lease token
+-- ARGV[13]  grant counter value of our lease
+-- ARGV[14]  completion record value
+-- ARGV[15]  number of effects n
 -- then for each effect j: command, key type it needs (string|hash|set|zset|list|stream|any), argument count m, m arguments
 -- returns 1 applied and recorded; 0 another lease was granted since ours (nothing written);
 --         {err = "effect j: ..."} refused before any write, or effect j failed (the error says which were applied)
 local holder = redis.call('GET', KEYS[1])
-if not (holder == ARGV[11] or (not holder and redis.call('GET', KEYS[2]) == ARGV[12])) then
+if not (holder == ARGV[12] or (not holder and redis.call('GET', KEYS[2]) == ARGV[13])) then
   return 0
 end
 
@@ -35,11 +35,11 @@ local function holds(value, kind)
   return kind == 'number' or (n == math.floor(n) and not string.find(value, '[.eE]'))
 end
 
-local n = tonumber(ARGV[14])
+local n = tonumber(ARGV[15])
 local effects = {}
 local planned = {} -- key -> its type once the effects before have run
 local written = {} -- keys an earlier effect of this call writes: their values are not known here
-local at = 15
+local at = 16
 for j = 1, n do
   local command, needs, m = ARGV[at], ARGV[at + 1], tonumber(ARGV[at + 2])
   local args = {}
@@ -70,6 +70,6 @@ for j = 1, n do
     return redis.error_reply('effect ' .. j .. ': ' .. e[1] .. ' failed: ' .. r.err .. '; ' .. applied .. ', the rest were not, and no completion record was written')
   end
 end
-write_record(ARGV[8], ARGV[9], ARGV[10], ARGV[13], now_ms())
+write_record(ARGV[9], ARGV[10], ARGV[11], ARGV[14], now_ms(), false)
 redis.call('DEL', KEYS[1], KEYS[2])
 return 1

@@ -4,31 +4,36 @@
 -- duplicate. A whole batch goes in one call; each id is independent.
 --
 -- KEYS[1]    routing only (see begin.lua)
--- ARGV[1..7] shared arguments (records.lib.lua)
--- ARGV[8]    "1" when this call repeats one that a moving slot stopped part-way (Redis
+-- ARGV[1..8] shared arguments (records.lib.lua)
+-- ARGV[9]    "1" when this call repeats one that a moving slot stopped part-way (Redis
 --            Cluster: the writes made before it stopped are kept), else "0"
--- ARGV[3+6i] hash tag of id i      ARGV[4+6i] key part     ARGV[5+6i] digest
--- ARGV[6+6i] lease token           ARGV[7+6i] grant counter value of our lease on this instance
--- ARGV[8+6i] completion record value
--- returns, for each id i, in order: 1 recorded; 0 another lease was granted since ours (nothing written)
+-- ARGV[10]   the time slot the caller believes current (its clock): see ARGV[11+7i]
+-- ARGV[4+7i] hash tag of id i      ARGV[5+7i] key part     ARGV[6+7i] digest
+-- ARGV[7+7i] lease token           ARGV[8+7i] grant counter value of our lease on this instance
+-- ARGV[9+7i] completion record value
+-- ARGV[10+7i] "1" when the caller has set the expiry of this id's record hash in slot
+--            ARGV[10] already (it is not set again if that is the slot written), else "0"
+-- returns, for each id i, in order: 1 recorded in slot ARGV[10]; 2 recorded in another
+--         slot; 0 another lease was granted since ours (nothing written)
 local now = now_ms()
-local cut_short = ARGV[8] == '1'
+local cut_short = ARGV[9] == '1'
 local out = {}
-for i = 1, (#ARGV - 8) / 6 do
-  local tag, part, field, token, mine, record = ARGV[3 + 6 * i], ARGV[4 + 6 * i], ARGV[5 + 6 * i], ARGV[6 + 6 * i], ARGV[7 + 6 * i], ARGV[8 + 6 * i]
+for i = 1, (#ARGV - 10) / 7 do
+  local tag, part, field, token, mine, record = ARGV[4 + 7 * i], ARGV[5 + 7 * i], ARGV[6 + 7 * i], ARGV[7 + 7 * i], ARGV[8 + 7 * i], ARGV[9 + 7 * i]
   local lock, fence = lock_key(tag, part), fence_key(tag, part)
   local holder = redis.call('GET', lock)
   -- Our lease may have expired with nobody taking over: the unchanged grant counter
   -- proves no one else ran the handler, so the record is still ours to write.
   if holder == token or (not holder and redis.call('GET', fence) == mine) then
-    write_record(tag, part, field, record, now)
+    local known = ARGV[10 + 7 * i] == '1' and math.floor(now / C.slot) == tonumber(ARGV[10])
+    local k = write_record(tag, part, field, record, now, known)
     redis.call('DEL', lock, fence)
-    out[i] = 1
+    out[i] = k == tonumber(ARGV[10]) and 1 or 2
   elseif cut_short and not holder and find_record(tag, part, field, now) == record then
     -- The stopped call wrote this one: our record. Written again, so that a WAIT after
     -- this call covers it (the slot's keys reached this node by MIGRATE, not by us).
-    write_record(tag, part, field, record, now)
-    out[i] = 1
+    write_record(tag, part, field, record, now, false)
+    out[i] = 2
   else
     out[i] = 0
   end

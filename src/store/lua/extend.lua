@@ -2,15 +2,15 @@
 -- renews every lease that is due in one call.
 --
 -- KEYS[1]    routing only (see begin.lua)
--- ARGV[1..7] shared arguments (records.lib.lua)
--- ARGV[8]    new lease length, ms
--- ARGV[6+3i] hash tag of the id of lease i   ARGV[7+3i] its key part   ARGV[8+3i] token of lease i
+-- ARGV[1..8] shared arguments (records.lib.lua)
+-- ARGV[9]    new lease length, ms
+-- ARGV[7+3i] hash tag of the id of lease i   ARGV[8+3i] its key part   ARGV[9+3i] token of lease i
 -- returns, for each lease i, in order: 1 extended, 0 no longer ours
 local out = {}
-for i = 1, (#ARGV - 8) / 3 do
-  local lock = lock_key(ARGV[6 + 3 * i], ARGV[7 + 3 * i])
-  if redis.call('GET', lock) == ARGV[8 + 3 * i] then
-    out[i] = redis.call('PEXPIRE', lock, ARGV[8])
+for i = 1, (#ARGV - 9) / 3 do
+  local lock = lock_key(ARGV[7 + 3 * i], ARGV[8 + 3 * i])
+  if redis.call('GET', lock) == ARGV[9 + 3 * i] then
+    out[i] = redis.call('PEXPIRE', lock, ARGV[9])
   else
     out[i] = 0
   end

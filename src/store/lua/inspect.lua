@@ -1,11 +1,11 @@
 -- inspect: what the store knows about one id (dedup-pool id show).
 --
 -- KEYS[1]    routing only (see begin.lua)
--- ARGV[1..7] shared arguments (records.lib.lua)
--- ARGV[8]    hash tag of the id   ARGV[9] key part   ARGV[10] digest
+-- ARGV[1..8] shared arguments (records.lib.lua)
+-- ARGV[9]    hash tag of the id   ARGV[10] key part   ARGV[11] digest
 -- returns {record or false, ms the record has left or -1, lease holder's token or false,
 --          ms the lease has left or -1, grant counter or false}
-local tag, part, field = ARGV[8], ARGV[9], ARGV[10]
+local tag, part, field = ARGV[9], ARGV[10], ARGV[11]
 local record, hash = find_record(tag, part, field, now_ms())
 local left = -1
 if record then

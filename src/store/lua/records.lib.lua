@@ -14,10 +14,18 @@
 -- ARGV[5]   record prefix of versions before scopes (<prefix>:done:), or "" for none
 -- ARGV[6]   dedup window, ms
 -- ARGV[7]   slot length, ms
+-- ARGV[8]   "1" while records of earlier versions may still exist (own-key records
+--           without a mark in the slot hash; the legacy key when ARGV[5] is set), else "0":
+--           src/store/layout.ts decides, from when this version first met the scope.
 -- Each id then comes as its hash tag ({bucket}) and key part; keys are prefix .. tag .. ":" .. part.
 local C = {rec = ARGV[1], own = ARGV[2], lock = ARGV[3], fence = ARGV[4], legacy = ARGV[5],
-  window = tonumber(ARGV[6]), slot = tonumber(ARGV[7])}
+  window = tonumber(ARGV[6]), slot = tonumber(ARGV[7]), compat = ARGV[8] == '1'}
 local LISTPACK_VALUE_MAX = 64
+-- The slot hash's value for a record kept under a key of its own (never a record: those
+-- start with a 12-character fingerprint), so lookups need no GET for ids without one.
+local OWN_MARK = '='
+-- How far ahead a writer's clock may read and its record still be found (next slot).
+local AHEAD_MS = math.min(C.slot, 300000)
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -27,12 +35,14 @@ end
 local function lock_key(tag, part) return C.lock .. tag .. ':' .. part end
 local function fence_key(tag, part) return C.fence .. tag .. ':' .. part end
 
--- The slots a record written in the window can be in, newest first. One slot past the
--- current one too: a record written where the clock read later (Redis's clock stepped
--- back, or a promoted replica's lags) is in the next slot; skew up to one slot (a
--- quarter of the window) is tolerated.
+-- The slots a record written in the window can be in, newest first. Near the end of the
+-- current slot, the next one too: a record written where the clock read later (Redis's
+-- clock stepped back, or a promoted replica's lags) is there; skew up to AHEAD_MS (one
+-- slot, at most 5 minutes) is tolerated.
 local function slots(now)
-  return math.floor(now / C.slot) + 1, math.floor((now - C.window) / C.slot)
+  local k = math.floor(now / C.slot)
+  if (k + 1) * C.slot - now <= AHEAD_MS then k = k + 1 end
+  return k, math.floor((now - C.window) / C.slot)
 end
 
 -- The id's record and, for a hashed one, its slot hash; nil when there is none.
@@ -41,8 +51,14 @@ local function find_record(tag, part, field, now)
   for k = newest, oldest, -1 do
     local hash = C.rec .. tag .. ':' .. k
     local r = redis.call('HGET', hash, field)
-    if r then return r, hash end
+    if r == OWN_MARK then
+      local own = redis.call('GET', C.own .. tag .. ':' .. part)
+      if own then return own, nil end
+    elseif r then
+      return r, hash
+    end
   end
+  if not C.compat then return nil, nil end
   local own = redis.call('GET', C.own .. tag .. ':' .. part)
   if own then return own, nil end
   if C.legacy ~= '' then
@@ -53,13 +69,23 @@ local function find_record(tag, part, field, now)
   return nil, nil
 end
 
-local function write_record(tag, part, field, record, now)
+-- Writes the id's record in the current slot's hash (a long one under its own key, marked
+-- in the hash). The hash's expiry is set unless this call set it already, or `expiry_known`:
+-- the caller set it before (the client remembers the hashes it has set: record-expiry.ts).
+-- Returns the slot written.
+local expiry_set = {} -- the hashes this call has set the expiry of
+local function write_record(tag, part, field, record, now, expiry_known)
+  local k = math.floor(now / C.slot)
+  local hash = C.rec .. tag .. ':' .. k
   if #record <= LISTPACK_VALUE_MAX then
-    local k = math.floor(now / C.slot)
-    local hash = C.rec .. tag .. ':' .. k
     redis.call('HSET', hash, field, record)
-    redis.call('PEXPIREAT', hash, string.format('%d', (k + 1) * C.slot + C.window))
   else
     redis.call('SET', C.own .. tag .. ':' .. part, record, 'PX', C.window)
+    redis.call('HSET', hash, field, OWN_MARK)
   end
+  if not (expiry_known or expiry_set[hash]) then
+    redis.call('PEXPIREAT', hash, string.format('%d', (k + 1) * C.slot + C.window))
+    expiry_set[hash] = true
+  end
+  return k
 end
