@@ -65,7 +65,7 @@ function sevenBit(bytes: Buffer): string {
     acc &= (1 << bits) - 1;
   }
   // One decode instead of a string built a character at a time.
-  return out.latin1Slice(0, n);
+  return out.toString('latin1', 0, n);
 }
 
 export interface Keys {
