@@ -84,6 +84,32 @@ export function sharesFor(tasks: number, threads: number, msPerTask: number): nu
   return Math.max(1, Math.min(threads, tasks, Math.floor((msPerTask * tasks) / MIN_SHARE_MS)));
 }
 
+/** What the balancer needs of a piscina worker. */
+export interface WorkerLoad {
+  currentUsage: number;
+  terminating: boolean;
+  destroyed: boolean;
+}
+
+/**
+ * Which thread takes a batch. A batch too small to split (fast handlers) goes to the
+ * first thread with room, so the others sleep: every thread that wakes for work pays
+ * its own wake-ups, messages and garbage collection, and fast handlers gain nothing from
+ * a second one (the main thread's I/O is their limit). Otherwise the least busy thread.
+ */
+export function pickWorker<W extends WorkerLoad>(workers: readonly W[], concentrate: boolean, maxUsage: number): W | null {
+  let best: W | null = null;
+  for (const w of workers) {
+    if (w.terminating || w.destroyed || w.currentUsage >= maxUsage) continue;
+    if (concentrate || w.currentUsage === 0) return w;
+    if (!best || w.currentUsage < best.currentUsage) best = w;
+  }
+  return best;
+}
+
+/** Batches at once on one thread; they queue inside it, which runs `concurrency` handlers at once across them. */
+const BATCHES_PER_THREAD = 64;
+
 class ThreadExecutor implements Executor {
   private readonly piscina: Piscina<WorkerTask, ProbeResult | void>;
   private readonly control: BroadcastChannel;
@@ -95,6 +121,8 @@ class ThreadExecutor implements Executor {
   private readonly exits = new Map<number, Promise<void>>();
   /** Recent handler time per task (ms), from the workers' reports; high at first, so early batches split. */
   private msPerTask = MIN_SHARE_MS;
+  /** The batch being handed to piscina is one share of fast handlers (pickWorker). */
+  private concentrate = false;
 
   constructor(private readonly opts: ExecutorOptions) {
     const file = builtFile('workers/handler-worker.js');
@@ -115,8 +143,8 @@ class ThreadExecutor implements Executor {
       filename: file,
       minThreads: opts.threads,
       maxThreads: opts.threads,
-      // Batches queue inside the worker, which runs `concurrency` handlers at once across them.
-      concurrentTasksPerWorker: 64,
+      concurrentTasksPerWorker: BATCHES_PER_THREAD,
+      loadBalancer: (_task, workers) => pickWorker(workers, this.concentrate, BATCHES_PER_THREAD),
       idleTimeout: Number.MAX_SAFE_INTEGER,
       // Let the worker's event loop run between tasks (result posts, abort messages).
       atomics: 'async',
@@ -184,10 +212,13 @@ class ThreadExecutor implements Executor {
     const shares = sharesFor(tasks.length, this.opts.threads, this.msPerTask);
     const size = Math.ceil(tasks.length / shares);
     for (const t of tasks) this.out.set(t.taskId, t);
+    // piscina asks the balancer within run() when a thread has room (later, from its queue, when none has).
+    this.concentrate = shares === 1 && this.msPerTask * tasks.length < MIN_SHARE_MS;
     for (let i = 0; i < tasks.length; i += size) {
       const share = tasks.slice(i, i + size);
       this.piscina.run({ kind: 'batch', tasks: share }).catch((err: unknown) => this.batchFailed(share, err));
     }
+    this.concentrate = false;
   }
 
   abort(taskId: number, reason: string): void {
