@@ -97,14 +97,3 @@ export function checkEffects(effects: unknown): RedisEffect[] | string {
   }
   return (effects as RedisEffect[]).map((e) => ({ command: e.command.toUpperCase(), key: e.key, args: e.args }));
 }
-
-/** Records effects inside a worker: what `ctx.redis` is. */
-export function effectRecorder(): { effects: RedisEffect[]; redis(command: string, key: string, ...args: (string | number)[]): void } {
-  const effects: RedisEffect[] = [];
-  return {
-    effects,
-    redis(command, key, ...args) {
-      effects.push({ command, key, args });
-    },
-  };
-}

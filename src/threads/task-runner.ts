@@ -9,7 +9,7 @@
  */
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { effectRecorder } from '../store/effects.js';
+import type { RedisEffect } from '../store/effects.js';
 import { importHandlerModule, type HandlerInfo } from './handler-module.js';
 import { inTransaction } from '../store/inbox.js';
 import type { BoardView } from './lease-board.js';
@@ -133,8 +133,7 @@ export class TaskRunner {
     // Called at once: a handler that kills its thread in its first synchronous stretch does
     // so before the next task is marked started, so only it counts as in flight there.
     const fn = this.fn!;
-    const recorder = effectRecorder();
-    let misused: Error | undefined;
+    let ctx: TaskContext | undefined;
     try {
       let result: unknown;
       if (this.opts.inbox) {
@@ -142,50 +141,29 @@ export class TaskRunner {
         const entry = { queue, id: task.message.id, fence: task.fencingToken, dedupTtlMs };
         // Redis effects would commit after the inbox row, in another store: a crash between the
         // two would leave the redelivery an inbox duplicate, acked without them. Refused whole.
-        const noRedis = (): never => {
-          throw (misused = new Error(INBOX_NO_REDIS));
-        };
         const outcome = await inTransaction(pool, entry, async (db) => {
-          const value = await fn(task.message, this.context(task, running, noRedis, db));
-          if (misused) throw misused; // the handler caught it: its transaction still rolls back
+          ctx = new TaskContext(task, running, this.opts.log, INBOX_NO_REDIS, db);
+          const value = await fn(task.message, ctx);
+          if (ctx.misused) throw ctx.misused; // the handler caught it: its transaction still rolls back
           return value;
         });
         if (outcome.duplicate) return { taskId, ok: true, inboxDuplicate: true };
         result = outcome.value;
       } else {
-        result = await fn(task.message, this.context(task, running, recorder.redis));
+        result = await fn(task.message, (ctx = new TaskContext(task, running, this.opts.log)));
       }
       const resultJson = result === undefined ? undefined : safeJson(result);
+      const effects = ctx?.effects;
       return {
         taskId,
         ok: true,
         ...(resultJson !== undefined && { resultJson }),
-        ...(recorder.effects.length > 0 && { effects: recorder.effects }),
+        ...(effects !== undefined && effects.length > 0 && { effects }),
       };
     } catch (err) {
+      const misused = ctx?.misused;
       return { taskId, ok: false, error: misused ? { ...describeError(misused), code: 'BAD_EFFECT' } : describeError(err) };
     }
-  }
-
-  private context(task: Task, running: Running, redis: HandlerContext['redis'], db?: pg.PoolClient): HandlerContext {
-    const { log } = this.opts;
-    let childLog: Logger | undefined;
-    return {
-      fencingToken: task.fencingToken,
-      // Made on first use: most handlers never look at their signal or log.
-      get signal() {
-        if (!running.controller) {
-          running.controller = new AbortController();
-          if (running.reason) running.controller.abort(running.reason);
-        }
-        return running.controller.signal;
-      },
-      get log() {
-        return (childLog ??= log.child({ msgId: task.message.id, attempt: task.message.attempt }));
-      },
-      redis,
-      ...(db && { db }),
-    };
   }
 
   /**
@@ -207,6 +185,54 @@ export class TaskRunner {
       this.resultsMs = 0;
       this.opts.post(results, resultsMs);
       for (const done of posted) done();
+    });
+  }
+}
+
+/**
+ * A handler call's `ctx`: an object of a class, its accessors on the prototype, and what
+ * it holds made on first use (most handlers never read their signal or log, or describe
+ * Redis writes): a task costs one small object, not closures of its own.
+ */
+class TaskContext implements HandlerContext {
+  /** Redis writes described with ctx.redis (Redis-atomic mode). */
+  effects?: RedisEffect[];
+  /** Set when ctx.redis was refused (inbox mode): the message fails as BAD_EFFECT even if the handler caught it. */
+  misused?: Error;
+  private childLog?: Logger;
+  private redisFn?: HandlerContext['redis'];
+
+  constructor(
+    private readonly task: Task,
+    private readonly running: Running,
+    private readonly baseLog: Logger,
+    /** Why ctx.redis is refused here, if it is. */
+    private readonly noRedis?: string,
+    readonly db?: pg.PoolClient,
+  ) {}
+
+  get fencingToken(): number {
+    return this.task.fencingToken;
+  }
+
+  get signal(): AbortSignal {
+    const r = this.running;
+    if (!r.controller) {
+      r.controller = new AbortController();
+      if (r.reason) r.controller.abort(r.reason);
+    }
+    return r.controller.signal;
+  }
+
+  get log(): Logger {
+    return (this.childLog ??= this.baseLog.child({ msgId: this.task.message.id, attempt: this.task.message.attempt }));
+  }
+
+  /** A function of its own (made once), so `const { redis } = ctx` works too. */
+  get redis(): HandlerContext['redis'] {
+    return (this.redisFn ??= (command, key, ...args) => {
+      if (this.noRedis !== undefined) throw (this.misused = new Error(this.noRedis));
+      (this.effects ??= []).push({ command, key, args });
     });
   }
 }
