@@ -9,7 +9,7 @@ import pg from 'pg';
 import { BoardView } from '../src/threads/lease-board.js';
 import { createLogger } from '../src/common/logger.js';
 import { TaskRunner, describeError } from '../src/threads/task-runner.js';
-import type { ControlMessage, ProbeResult, ResultsMessage, WorkerData, WorkerTask } from '../src/threads/worker-protocol.js';
+import { resultsMessage, unpackTasks, type ControlMessage, type ProbeResult, type WorkerData, type WorkerTask } from '../src/threads/worker-protocol.js';
 
 export type { HandlerContext } from '../src/threads/task-runner.js';
 
@@ -23,7 +23,7 @@ const runner = new TaskRunner({
   board: new BoardView(data.leaseBoard, threadId),
   log: createLogger(data.logLevel, { thread: threadId }, data.logFormat),
   ...(inbox && data.inbox && { inbox: { pool: inbox, queue: data.inbox.queue, dedupTtlMs: data.inbox.dedupTtlMs } }),
-  post: (results, handlerMs) => parentPort!.postMessage({ dedupResults: results, handlerMs } satisfies ResultsMessage),
+  post: (results, handlerMs) => parentPort!.postMessage(resultsMessage(results, handlerMs)),
 });
 
 const control = new BroadcastChannel(data.controlChannel);
@@ -42,5 +42,5 @@ export default async function runTask(task: WorkerTask): Promise<ProbeResult | v
       return { ok: false, error: describeError(err) };
     }
   }
-  await runner.run(task.tasks);
+  await runner.run(unpackTasks(task.tasks));
 }

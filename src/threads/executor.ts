@@ -14,7 +14,7 @@ import type { Logger } from '../common/logger.js';
 import { builtFile } from '../common/paths.js';
 import type { HandlerInfo } from './handler-module.js';
 import { TaskRunner } from './task-runner.js';
-import type { ControlMessage, ProbeResult, ResultsMessage, Task, TaskResult, WorkerData, WorkerTask } from './worker-protocol.js';
+import { packTasks, resultsOf, type ControlMessage, type ProbeResult, type ResultsMessage, type Task, type TaskResult, type WorkerData, type WorkerTask } from './worker-protocol.js';
 
 export interface ExecutorOptions {
   handlerPath: string;
@@ -153,8 +153,9 @@ class ThreadExecutor implements Executor {
     });
     this.piscina.on('message', (msg: ResultsMessage) => {
       if (!msg?.dedupResults) return;
-      if (msg.dedupResults.length > 0) this.msPerTask = 0.8 * this.msPerTask + 0.2 * (msg.handlerMs / msg.dedupResults.length);
-      this.answer(msg.dedupResults);
+      const results = resultsOf(msg);
+      if (results.length > 0) this.msPerTask = 0.8 * this.msPerTask + 0.2 * (msg.handlerMs / results.length);
+      this.answer(results);
     });
     this.piscina.on('workerCreate', (w: { id: number }) => this.watchExit(w.id));
     // A thread that dies with no batch on it: piscina replaces it; nothing is lost.
@@ -216,7 +217,7 @@ class ThreadExecutor implements Executor {
     this.concentrate = shares === 1 && this.msPerTask * tasks.length < MIN_SHARE_MS;
     for (let i = 0; i < tasks.length; i += size) {
       const share = tasks.slice(i, i + size);
-      this.piscina.run({ kind: 'batch', tasks: share }).catch((err: unknown) => this.batchFailed(share, err));
+      this.piscina.run({ kind: 'batch', tasks: packTasks(share) }).catch((err: unknown) => this.batchFailed(share, err));
     }
     this.concentrate = false;
   }

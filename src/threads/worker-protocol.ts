@@ -49,7 +49,30 @@ export interface Task {
 export type WorkerTask =
   /** Load the handler and report whether it exports a function. */
   | { kind: 'probe' }
-  | { kind: 'batch'; tasks: Task[] };
+  | { kind: 'batch'; tasks: PackedTasks };
+
+/**
+ * Tasks as one flat array, TASK_FIELDS values each: a structured clone copies every
+ * property name of every object, so objects per task cost about twice as much to send.
+ */
+export type PackedTasks = unknown[];
+const TASK_FIELDS = 9;
+
+export function packTasks(tasks: readonly Task[]): PackedTasks {
+  const out: unknown[] = [];
+  for (const { taskId, slot, fencingToken, traceparent, message: m } of tasks) out.push(taskId, slot, fencingToken, traceparent, m.id, m.body, m.headers, m.attempt, m.redelivered);
+  return out;
+}
+
+export function unpackTasks(p: PackedTasks): Task[] {
+  const out: Task[] = [];
+  for (let i = 0; i < p.length; i += TASK_FIELDS) {
+    const message = { id: p[i + 4], body: p[i + 5], headers: p[i + 6], attempt: p[i + 7], redelivered: p[i + 8] } as HandlerMessage;
+    const traceparent = p[i + 3] as string | undefined;
+    out.push({ taskId: p[i] as number, slot: p[i + 1] as number, fencingToken: p[i + 2] as number, message, ...(traceparent !== undefined && { traceparent }) });
+  }
+  return out;
+}
 
 export type ProbeResult = ({ ok: true } & HandlerInfo) | { ok: false; error: ErrorInfo };
 
@@ -81,9 +104,30 @@ export type TaskResult = { taskId: number } & (
 
 /** What a worker posts on its parentPort. */
 export interface ResultsMessage {
+  /** Results other than a plain success. */
   dedupResults: TaskResult[];
+  /** Tasks whose handler returned undefined (no result, no effects): ids only, the common case. */
+  okIds: number[];
   /** Time their handler calls took in all, ms: the executor sizes its batch shares by it. */
   handlerMs: number;
+}
+
+/** The worker's side: results as a ResultsMessage. */
+export function resultsMessage(results: readonly TaskResult[], handlerMs: number): ResultsMessage {
+  const dedupResults: TaskResult[] = [];
+  const okIds: number[] = [];
+  for (const r of results) {
+    if (r.ok && r.resultJson === undefined && r.effects === undefined && r.inboxDuplicate === undefined) okIds.push(r.taskId);
+    else dedupResults.push(r);
+  }
+  return { dedupResults, okIds, handlerMs };
+}
+
+/** The main thread's side: every result of a ResultsMessage. */
+export function resultsOf(msg: ResultsMessage): TaskResult[] {
+  const out = msg.dedupResults;
+  for (const taskId of msg.okIds) out.push({ taskId, ok: true });
+  return out;
 }
 
 /** Posted on the control channel: the task's `ctx.signal` must fire. */
