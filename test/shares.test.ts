@@ -4,12 +4,12 @@ import { pickWorker, sharesFor } from '../src/threads/executor.js';
 
 describe('batch shares', () => {
   it('a batch of fast handlers goes to one thread; slow ones spread over every thread', () => {
-    expect(sharesFor(100, 2, 0.01)).toBe(1); // 1 ms in all: not worth a second message
-    expect(sharesFor(100, 2, 0.02)).toBe(2);
+    expect(sharesFor(100, 2, 0.03)).toBe(1); // 3 ms in all: not worth a second message
+    expect(sharesFor(100, 2, 0.08)).toBe(2);
     expect(sharesFor(100, 8, 1)).toBe(8);
     expect(sharesFor(3, 8, 5)).toBe(3); // never more shares than tasks
     expect(sharesFor(1, 2, 0)).toBe(1);
-    expect(sharesFor(40, 4, 0.05)).toBe(2); // 2 ms: two shares of 1 ms
+    expect(sharesFor(40, 4, 0.2)).toBe(2); // 8 ms: two shares of 4 ms
   });
 
   it('a batch of fast handlers goes to the first thread with room; others to an idle thread, else the least busy', () => {

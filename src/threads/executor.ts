@@ -75,9 +75,11 @@ function probeFailed(path: string, message: string): ConfigError {
 
 /**
  * A batch is split over the threads only when each share carries at least this much
- * handler time: a share costs a message each way, more than a fast handler's run.
+ * handler time: a share costs a message each way and wakes another thread, and the
+ * main thread (where the I/O runs) pays for both, so below this a second thread adds
+ * CPU per message and no speed (the bench: noop at 1x2 spent about 30% more than 1x1).
  */
-const MIN_SHARE_MS = 1;
+const MIN_SHARE_MS = 4;
 
 /** How many shares to split `tasks` tasks into over `threads` threads, given the handler time per task. */
 export function sharesFor(tasks: number, threads: number, msPerTask: number): number {
