@@ -59,19 +59,20 @@ describe('compact completion records', () => {
       if (b.state !== 'acquired') throw new Error(`expected a lease, got ${b.state}`);
       return b.lease;
     };
-    const argsOf = (lease: Lease, record: string) => {
-      const k = keys.id(lease.id);
-      return [k.tag, k.part, k.field, lease.token, lease.fences[0]!, record, '0'];
-    };
+    // The ids packed as complete.lua reads them, then their records.
+    const argsOf = (...calls: [Lease, string][]) => [
+      calls.map(([lease]) => `${keys.id(lease.id).field}${keys.id(lease.id).tag} ${keys.id(lease.id).part} ${lease.token} ${lease.fences[0]!} 0 `).join(''),
+      ...calls.map(([, record]) => record),
+    ];
     const [mine, other] = [await leaseOf('retry-1'), await leaseOf('retry-2')];
     const recordOf = (id: string) => encodeRecord(fingerprint(Buffer.from(id)), undefined, 1024);
     // The first try wrote both records (their leases ended with it), then stopped. (2: written
     // in a slot other than the caller's, which named none.)
-    expect(await client.dedupComplete(keys.id('retry-1').tag, ...shared, '0', noSlot, ...argsOf(mine, recordOf('retry-1')), ...argsOf(other, recordOf('retry-2')))).toEqual([2, 2]);
+    expect(await client.dedupComplete(keys.id('retry-1').tag, ...shared, '0', noSlot, ...argsOf([mine, recordOf('retry-1')], [other, recordOf('retry-2')]))).toEqual([2, 2]);
     // Repeated as a retry: each id whose record is there, exactly as written, counts as written.
-    expect(await client.dedupComplete(keys.id('retry-1').tag, ...shared, '1', noSlot, ...argsOf(mine, recordOf('retry-1')), ...argsOf(other, 'another body:x'))).toEqual([2, 0]);
+    expect(await client.dedupComplete(keys.id('retry-1').tag, ...shared, '1', noSlot, ...argsOf([mine, recordOf('retry-1')], [other, 'another body:x']))).toEqual([2, 0]);
     // Not a retry: a lease that is gone is another run's business, whatever the record says.
-    expect(await client.dedupComplete(keys.id('retry-1').tag, ...shared, '0', noSlot, ...argsOf(mine, recordOf('retry-1')))).toEqual([0]);
+    expect(await client.dedupComplete(keys.id('retry-1').tag, ...shared, '0', noSlot, ...argsOf([mine, recordOf('retry-1')]))).toEqual([0]);
     client.disconnect();
   });
 

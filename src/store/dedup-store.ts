@@ -124,9 +124,10 @@ export class DedupStore {
     const tokens = ids.map(() => `${this.tokenPrefix}.${(this.tokens++).toString(36)}`);
     const started = monotonicMs();
     const votes = await this.topology.run(keys, (c, route, idx) => {
-      const args: Arg[] = [...this.shared, this.lockTtlMs];
-      for (const j of idx) args.push(keys[j]!.tag, keys[j]!.part, keys[j]!.field, tokens[j]!);
-      return c.dedupBegin(route, ...args);
+      // The ids in one argument (records.lib.lua unpack_ids): a client works per argument.
+      let packed = '';
+      for (const j of idx) packed += `${keys[j]!.field}${keys[j]!.tag} ${keys[j]!.part} ${tokens[j]!} `;
+      return c.dedupBegin(route, ...this.shared, this.lockTtlMs, packed);
     });
     const validUntil = this.validFrom(started);
     const results: (BeginResult | Error)[] = [];
@@ -207,15 +208,20 @@ export class DedupStore {
     const keys = items.map(({ lease }) => this.keys.id(lease.id));
     const slot = this.expiry.slot();
     const votes = await this.topology.run(keys, async (c, route, idx, i, node, cutShort) => {
-      const args: Arg[] = [...this.shared, cutShort ? '1' : '0', slot];
+      const expired = this.expiry.expired(node, slot);
+      let packed = '';
+      const records: string[] = [];
       for (const j of idx) {
         const { lease, record } = items[j]!;
         const k = keys[j]!;
         // An instance that did not grant a lease cannot vouch for it (-1 never matches).
-        args.push(k.tag, k.part, k.field, lease.token, lease.fences[i] ?? -1, record, this.expiry.known(node, slot, k.tag) ? '1' : '0');
+        packed += `${k.field}${k.tag} ${k.part} ${lease.token} ${lease.fences[i] ?? -1} ${expired.has(k.tag) ? '1' : '0'} `;
+        records.push(record);
       }
+      const args: Arg[] = [...this.shared, cutShort ? '1' : '0', slot, packed, ...records];
       const out = this.waitReplicas === 0 ? await c.dedupComplete(route, ...args) : await this.completeAndWait(c, route, args, node);
-      out.forEach((r, n) => r === 1 && this.expiry.remember(node, slot, keys[idx[n]!]!.tag));
+      // Written in the slot named (1): that hash's expiry is set.
+      for (let n = 0; n < out.length; n++) if (out[n] === 1) expired.add(keys[idx[n]!]!.tag);
       return out;
     });
     return votes.map((v) => {

@@ -23,17 +23,11 @@ export class RecordHashExpiry {
     return Math.floor(Date.now() / this.slotMs());
   }
 
-  /** Whether the hash of `tag` in `slot` on `node` has had its expiry set by this process. */
-  known(node: string, slot: number, tag: string): boolean {
-    const n = this.nodes.get(node);
-    return n !== undefined && n.slot === slot && n.tags.has(tag);
-  }
-
-  /** complete.lua wrote (and so expired) the hash of `tag` in `slot`. */
-  remember(node: string, slot: number, tag: string): void {
+  /** The tags (record hash of each bucket) whose hash in `slot` on `node` has had its expiry set by this process. */
+  expired(node: string, slot: number): Set<string> {
     let n = this.nodes.get(node);
     if (!n || n.slot !== slot) this.nodes.set(node, (n = { slot, tags: new Set() }));
-    n.tags.add(tag);
+    return n.tags;
   }
 
   forgetAll(): void {

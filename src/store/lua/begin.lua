@@ -6,16 +6,16 @@
 -- KEYS[1]   routing only: a key on the node that holds every id of the call (Redis Cluster)
 -- ARGV[1..8] shared arguments (records.lib.lua)
 -- ARGV[9]   lease length, ms
--- ARGV[6+4i] hash tag of id i      ARGV[7+4i] key part of id i
--- ARGV[8+4i] digest of id i        ARGV[9+4i] lease token for id i (random, unique to this grant)
+-- ARGV[10]  the ids, packed (records.lib.lua unpack_ids): for each id i, its digest, then
+--           its hash tag, key part and lease token (random, unique to this grant)
 -- returns, for each id i, in order:
 --         {0, record}  the id is complete: record is the completion record
 --         {1, fence}   lease granted: fence is the new value of the grant counter
 --         {2, pttl}    another lease holds the id for pttl more ms
 local now = now_ms()
 local out = {}
-for i = 1, (#ARGV - 9) / 4 do
-  local tag, part, field, token = ARGV[6 + 4 * i], ARGV[7 + 4 * i], ARGV[8 + 4 * i], ARGV[9 + 4 * i]
+for i, id in ipairs(unpack_ids(ARGV[10], 3)) do
+  local field, tag, part, token = id[1], id[2], id[3], id[4]
   local record = find_record(tag, part, field, now)
   if record then
     out[i] = {0, record}

@@ -7,25 +7,25 @@
 -- ARGV[1..8] shared arguments (records.lib.lua)
 -- ARGV[9]    "1" when this call repeats one that a moving slot stopped part-way (Redis
 --            Cluster: the writes made before it stopped are kept), else "0"
--- ARGV[10]   the time slot the caller believes current (its clock): see ARGV[11+7i]
--- ARGV[4+7i] hash tag of id i      ARGV[5+7i] key part     ARGV[6+7i] digest
--- ARGV[7+7i] lease token           ARGV[8+7i] grant counter value of our lease on this instance
--- ARGV[9+7i] completion record value
--- ARGV[10+7i] "1" when the caller has set the expiry of this id's record hash in slot
---            ARGV[10] already (it is not set again if that is the slot written), else "0"
+-- ARGV[10]   the time slot the caller believes current (its clock)
+-- ARGV[11]   the ids, packed (records.lib.lua unpack_ids): for each id i, its digest, then
+--            its hash tag, key part, lease token, the grant counter value of our lease on
+--            this instance, and "1" when the caller has set the expiry of the id's record
+--            hash in slot ARGV[10] already (not set again if that is the slot written), else "0"
+-- ARGV[11+i] completion record value of id i
 -- returns, for each id i, in order: 1 recorded in slot ARGV[10]; 2 recorded in another
 --         slot; 0 another lease was granted since ours (nothing written)
 local now = now_ms()
 local cut_short = ARGV[9] == '1'
 local out = {}
-for i = 1, (#ARGV - 10) / 7 do
-  local tag, part, field, token, mine, record = ARGV[4 + 7 * i], ARGV[5 + 7 * i], ARGV[6 + 7 * i], ARGV[7 + 7 * i], ARGV[8 + 7 * i], ARGV[9 + 7 * i]
+for i, id in ipairs(unpack_ids(ARGV[11], 5)) do
+  local field, tag, part, token, mine, record = id[1], id[2], id[3], id[4], id[5], ARGV[11 + i]
   local lock, fence = lock_key(tag, part), fence_key(tag, part)
   local holder = redis.call('GET', lock)
   -- Our lease may have expired with nobody taking over: the unchanged grant counter
   -- proves no one else ran the handler, so the record is still ours to write.
   if holder == token or (not holder and redis.call('GET', fence) == mine) then
-    local known = ARGV[10 + 7 * i] == '1' and math.floor(now / C.slot) == tonumber(ARGV[10])
+    local known = id[6] == '1' and math.floor(now / C.slot) == tonumber(ARGV[10])
     local k = write_record(tag, part, field, record, now, known)
     redis.call('DEL', lock, fence)
     out[i] = k == tonumber(ARGV[10]) and 1 or 2

@@ -32,6 +32,24 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- The ids of a begin or complete call, packed in one argument (src/store/packed-ids.ts):
+-- each is its 16-byte digest, then `n` fields each ended by a space (none can hold one).
+-- Returns a list of {digest, field 1, ..., field n}.
+local function unpack_ids(s, n)
+  local ids, pos, len = {}, 1, #s
+  while pos <= len do
+    local id = {string.sub(s, pos, pos + 15)}
+    pos = pos + 16
+    for f = 2, n + 1 do
+      local e = string.find(s, ' ', pos, true)
+      id[f] = string.sub(s, pos, e - 1)
+      pos = e + 1
+    end
+    ids[#ids + 1] = id
+  end
+  return ids
+end
+
 local function lock_key(tag, part) return C.lock .. tag .. ':' .. part end
 local function fence_key(tag, part) return C.fence .. tag .. ':' .. part end
 
