@@ -1,10 +1,11 @@
 /**
  * A TCP proxy a test controls, for faults that are not crashes: `cut()` stops
  * forwarding in both directions without closing anything (a partition: packets stop,
- * no reset), `heal()` resumes, `reset()` destroys every connection, `latencyMs` delays
- * each chunk (plus a random 0..`jitterMs` each, order kept), `mode` drops one direction for good (`hold`: the client's bytes,
- * `mute`: the server's answers), `refusing` closes new connections at once. Listens
- * on `listenPort`, or an ephemeral loopback port.
+ * no reset; a close by either side waits for the heal too), `heal()` resumes,
+ * `reset()` destroys every connection, `latencyMs` delays each chunk (plus a random
+ * 0..`jitterMs` each, order kept), `mode` drops one direction for good (`hold`: the
+ * client's bytes, `mute`: the server's answers), `refusing` closes new connections at
+ * once. Listens on `listenPort`, or an ephemeral loopback port.
  */
 import net from 'node:net';
 
@@ -54,8 +55,10 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
       client.destroy();
       upstream.destroy();
     };
-    client.on('error', end).on('close', end);
-    upstream.on('error', end).on('close', end);
+    // A close is a packet too: during a cut the other side cannot learn of it until the heal.
+    const closed = (): void => void (cut ? held.push(end) : end());
+    client.on('error', closed).on('close', closed);
+    upstream.on('error', closed).on('close', closed);
     pipe(client, upstream, 'hold');
     pipe(upstream, client, 'mute');
   });
