@@ -174,12 +174,14 @@ export class DedupStore {
   /**
    * Write each completion record (for the dedup window) and end its lease, in one
    * script call per instance (or node). true: recorded; false: another lease was
-   * granted since ours, nothing written; an Error: no quorum answered.
+   * granted since ours, nothing written; an Error: no quorum answered. `repeated`: these
+   * items were in a call that got no answer, which may still have run (our record, found
+   * there, then counts as written).
    */
-  async completeMany(items: { lease: Lease; record: string }[]): Promise<(boolean | Error)[]> {
+  async completeMany(items: { lease: Lease; record: string }[], repeated = false): Promise<(boolean | Error)[]> {
     const keys = items.map(({ lease }) => this.keys.id(lease.id));
     const votes = await this.topology.run(keys, async (c, route, idx, i, node, cutShort) => {
-      const args: Arg[] = [...this.shared, cutShort ? '1' : '0'];
+      const args: Arg[] = [...this.shared, cutShort || repeated ? '1' : '0'];
       for (const j of idx) {
         const { lease, record } = items[j]!;
         // An instance that did not grant a lease cannot vouch for it (-1 never matches).

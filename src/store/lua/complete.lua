@@ -5,8 +5,9 @@
 --
 -- KEYS[1]    routing only (see begin.lua)
 -- ARGV[1..7] shared arguments (records.lib.lua)
--- ARGV[8]    "1" when this call repeats one that a moving slot stopped part-way (Redis
---            Cluster: the writes made before it stopped are kept), else "0"
+-- ARGV[8]    "1" when this call repeats one that may have written some of its records:
+--            a moving slot stopped it part-way (Redis Cluster: the writes made before it
+--            stopped are kept), or it got no answer (a timeout: it may have run later); else "0"
 -- ARGV[3+6i] hash tag of id i      ARGV[4+6i] key part     ARGV[5+6i] digest
 -- ARGV[6+6i] lease token           ARGV[7+6i] grant counter value of our lease on this instance
 -- ARGV[8+6i] completion record value
@@ -25,7 +26,7 @@ for i = 1, (#ARGV - 8) / 6 do
     redis.call('DEL', lock, fence)
     out[i] = 1
   elseif cut_short and not holder and find_record(tag, part, field, now) == record then
-    -- The stopped call wrote this one: our record. Written again, so that a WAIT after
+    -- The earlier call wrote this one: our record. Written again, so that a WAIT after
     -- this call covers it (the slot's keys reached this node by MIGRATE, not by us).
     write_record(tag, part, field, record, now)
     out[i] = 1
