@@ -7,9 +7,9 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Replica } from '../src/index.js';
-import { describeOutcome, outcome, sleep } from './helpers/fault-outcome.js';
+import { describeOutcome, outcome, secondBatch, sleep } from './helpers/fault-outcome.js';
 import { spawnCli, startArgs, type ReplicaProcess } from './helpers/processes.js';
-import { AMQP_URL, LEDGER_HANDLER, REDIS_URL, body, publishRaw, queueDepth, readLedger, testEnv, waitFor, type TestEnv } from './helpers/services.js';
+import { AMQP_URL, LEDGER_HANDLER, REDIS_URL, body, publishRaw, readLedger, testEnv, waitFor, type TestEnv } from './helpers/services.js';
 import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.js';
 
 /** Seconds: both sides give the connection up after two missed heartbeats. */
@@ -61,16 +61,11 @@ describe('a replica partitioned from RabbitMQ', () => {
     const otherDuringCut = readLedger(env.ledger).filter((l) => l.ev === 'done' && l.pid === other!.child.pid && l.t > cutAt && l.t < healedAt).length;
     expect(otherDuringCut).toBeGreaterThan(0);
 
-    const settled = (all: string[]) => async () => outcome(env!.ledger, all).lost.length === 0 && (await queueDepth(env!.ch, env!.queue)) === 0 && cut!.stats.inFlight === 0;
-    await waitFor(settled(ids), 60_000, 'every id executed');
-    await waitFor(() => cut!.stats.reconnects >= 1 && cut!.ready, 30_000, 'the cut replica reconnected');
-    const after = Array.from({ length: 60 }, (_, i) => `pa-after-${i}`);
-    const completedBefore = cut.stats.completed;
-    await publishRaw(env.ch, env.queue, after.map((id) => body(id, { ledger: env!.ledger, sleepMs: 50 })));
-    await waitFor(settled([...ids, ...after]), 60_000, 'the second batch executed');
-    expect(cut.stats.completed).toBeGreaterThan(completedBefore);
+    await waitFor(() => cut!.stats.reconnects >= 1 && cut!.ready, 60_000, 'the cut replica reconnected');
+    const { all, completedAfter } = await secondBatch(env, cut, ids, 'pa');
+    expect(completedAfter).toBeGreaterThan(0);
 
-    const o = outcome(env.ledger, [...ids, ...after]);
+    const o = outcome(env.ledger, all);
     expect(o.lost).toEqual([]);
     // Every run the cut replica had finished was recorded (its Redis link was up): the copies
     // the broker redelivered elsewhere found the records, or waited for the runs still going.

@@ -2,7 +2,7 @@
  * A replica process paused (SIGSTOP, as by a long GC pause, a frozen VM or a stopped
  * container) for longer than its lease while its handlers run, then resumed. Its AMQP
  * connection outlives the pause, so its deliveries stay with it; another replica gets
- * the copies (every id is published twice) and takes the ids over once the leases
+ * copies of the ids it was running (published then) and takes them over once the leases
  * expire in Redis. The paused replica's runs then end after their leases: in the
  * atomic modes their effects must not be applied again, exactly 1 per id.
  */
@@ -20,7 +20,9 @@ const ATOMIC_LEDGER = fileURLToPath(new URL('./fixtures/atomic-ledger-handler.mj
 const INBOX_LEDGER = fileURLToPath(new URL('./fixtures/inbox-ledger-handler.mjs', import.meta.url));
 const IDS = 150;
 const PAUSE_MS = 5000;
-const POOL = ['--threads', '2', '--prefetch', '8', '--lock-ttl', '2s'];
+/** The paused replica's prefetch: stopped while it runs this many, it holds no delivery a copy could be pushed behind. */
+const HELD = 4;
+const POOL = ['--threads', '2', '--prefetch', String(HELD), '--lock-ttl', '2s'];
 
 describe('a replica process paused longer than its lease', () => {
   let env: TestEnv | undefined;
@@ -46,23 +48,32 @@ describe('a replica process paused longer than its lease', () => {
    */
   async function pauseMidRun(env: TestEnv, handler: string, extra: string[], data: Record<string, unknown>, applied: () => Promise<number>) {
     const ids = Array.from({ length: IDS }, (_, i) => `pp-${i}`);
-    await publishRaw(env.ch, env.queue, [...ids, ...ids].map((id) => body(id, data)));
+    await publishRaw(env.ch, env.queue, ids.map((id) => body(id, data)));
     paused = spawnCli(startArgs({ queue: env.queue, prefix: env.prefix, handler, extra: [...POOL, ...extra] }));
     await paused.waitForLog('replica started');
     other = await new Replica({ amqpUrl: AMQP_URL, queue: env.queue, prefix: env.prefix, handler, threads: 2, prefetch: 8, lockTtlMs: '2s', logLevel: 'silent', ...(extra[0] === '--inbox' && { inboxUrl: extra[1] }) }).start();
-    await waitFor(async () => (await applied()) >= 20, 30_000, 'some applied');
-    // Its handlers are mid-run when it stops: a run started in the last 150 ms has not finished.
-    await waitFor(() => readLedger(env.ledger).some((l) => l.pid === paused!.child.pid && l.ev === 'start' && Date.now() - l.t < 100), 10_000, 'a run of the replica just started');
+    // Late in the run, so the copies published at the stop reach the other replica within the pause.
+    await waitFor(async () => (await applied()) >= 20 && (await queueDepth(env.ch, env.queue)) <= 12, 60_000, 'most taken');
+    // Stopped while its handlers run, its prefetch full: copies published now can only go to the other replica.
+    const runningNow = (): string[] => {
+      const lines = readLedger(env.ledger);
+      const started = lines.filter((l) => l.pid === paused!.child.pid && l.ev === 'start').map((l) => l.id);
+      return started.filter((id) => !lines.some((l) => l.id === id && l.ev === 'done'));
+    };
+    await waitFor(() => runningNow().length === HELD, 20_000, 'the replica running a full prefetch');
     paused.child.kill('SIGSTOP');
     const stoppedAt = Date.now();
-    await sleep(PAUSE_MS);
+    const running = runningNow();
+    expect(running.length).toBeGreaterThan(0);
+    await publishRaw(env.ch, env.queue, running.map((id) => body(id, data)));
+    await sleep(PAUSE_MS - (Date.now() - stoppedAt));
     paused.child.kill('SIGCONT');
     await waitFor(async () => (await applied()) >= IDS && (await queueDepth(env.ch, env.queue)) === 0 && other!.stats.inFlight === 0, 60_000, 'every id applied');
     await waitFor(() => paused!.logs.some((l) => /lease lost/.test(String(l.msg))), 10_000, 'the paused replica found its leases lost');
     await sleep(1000); // anything the resumed replica still had would be applied by now
     const runs = outcome(env.ledger, ids);
     const leasesLost = paused.logs.filter((l) => /lease (lost|expired)/.test(String(l.msg))).length;
-    return { ids, stoppedAt, runs, leasesLost };
+    return { ids, stoppedAt, runs, leasesLost, running: running.length };
   }
 
   it('Redis-atomic mode: effects exactly 1 per id', async () => {
@@ -74,7 +85,7 @@ describe('a replica process paused longer than its lease', () => {
     expect(values.filter((v) => v !== '1')).toEqual([]);
     expect(r.runs.lost).toEqual([]);
     expect(r.leasesLost).toBeGreaterThan(0);
-    console.info(`replica SIGSTOP ${PAUSE_MS} ms (lease 2 s), Redis-atomic: ${IDS} ids x2, every effect applied once; handler runs finished twice ${r.runs.twice.length} (their effects refused); paused replica's leases lost ${r.leasesLost}`);
+    console.info(`replica SIGSTOP ${PAUSE_MS} ms (lease 2 s), Redis-atomic: ${IDS} ids, ${r.running} running at the stop, copied; every effect applied once; handler runs finished twice ${r.runs.twice.length} (their effects refused); paused replica's leases lost ${r.leasesLost}`);
   });
 
   it('Postgres inbox mode: one row per id', async () => {
@@ -91,7 +102,7 @@ describe('a replica process paused longer than its lease', () => {
       const inbox = await db.query(`SELECT count(*) AS n FROM ${INBOX_TABLE} WHERE queue = $1`, [env.queue]);
       expect(Number(inbox.rows[0].n)).toBe(IDS);
       expect(r.leasesLost).toBeGreaterThan(0);
-      console.info(`replica SIGSTOP ${PAUSE_MS} ms (lease 2 s), Postgres inbox: ${IDS} ids x2, one row per id; handler runs finished twice ${r.runs.twice.length}; paused replica's leases lost ${r.leasesLost}; inbox duplicates on the other replica ${other!.stats.duplicates.inbox}`);
+      console.info(`replica SIGSTOP ${PAUSE_MS} ms (lease 2 s), Postgres inbox: ${IDS} ids, ${r.running} running at the stop, copied; one row per id; handler runs finished twice ${r.runs.twice.length}; paused replica's leases lost ${r.leasesLost}; inbox duplicates on the other replica ${other!.stats.duplicates.inbox}`);
     } finally {
       await db.query(`DROP TABLE ${table}`);
       await db.query(`DELETE FROM ${INBOX_TABLE} WHERE queue = $1`, [env.queue]);

@@ -3,7 +3,8 @@
  * ids never executed (lost), ids whose effect happened more than once (duplicate
  * executions, each with its runs so a test can say why), and a one-line summary.
  */
-import { readLedger, type LedgerLine } from './services.js';
+import type { Replica } from '../../src/index.js';
+import { body, publishRaw, queueDepth, readLedger, waitFor, type LedgerLine, type TestEnv } from './services.js';
 
 export interface Outcome {
   /** Ids published but never executed to the end. */
@@ -35,3 +36,19 @@ export function describeOutcome(o: Outcome): string {
 
 /** Sleep, for the length of a fault. */
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * After a fault: wait until every id ran and nothing is queued or in flight on `replica`,
+ * then publish 60 more and wait for those too. Returns all the ids, and how many of the
+ * new ones `replica` completed (it consumes again).
+ */
+export async function secondBatch(env: TestEnv, replica: Replica, ids: string[], tag: string): Promise<{ all: string[]; completedAfter: number }> {
+  const settled = (all: string[]) => async () => outcome(env.ledger, all).lost.length === 0 && (await queueDepth(env.ch, env.queue)) === 0 && replica.stats.inFlight === 0;
+  await waitFor(settled(ids), 60_000, 'every id executed');
+  const after = Array.from({ length: 60 }, (_, i) => `${tag}-after-${i}`);
+  const before = replica.stats.completed;
+  await publishRaw(env.ch, env.queue, after.map((id) => body(id, { ledger: env.ledger, sleepMs: 50 })));
+  const all = [...ids, ...after];
+  await waitFor(settled(all), 60_000, 'the second batch executed');
+  return { all, completedAfter: replica.stats.completed - before };
+}
