@@ -3,8 +3,8 @@
  * lease on a bare majority (masters 1 and 2; master 3 did not grant it, modelled by a
  * stale grant there that expires 1.5 s later), then master 2 restarts empty (no
  * persistence) while the handler runs. Restarted at once, master 2 grants the id again
- * and, with master 3, gives replica B a second majority: both run the id, with the same
- * fencing token (master 2's counter restarted too). Restarted only after a lease length
+ * and, with master 3, gives replica B a second majority: both run the id (B with a higher
+ * fencing token: master 1, refusing B, reports A's). Restarted only after a lease length
  * (the operator advice), B cannot get a majority until A's lease is gone, and A's run,
  * having lost its quorum at its next renewal, is stopped before it finishes.
  */
@@ -69,14 +69,15 @@ describe('one of three Redlock masters restarted empty while a lease is held', (
     return { a, b, aStart: aStart!, bStart: bStart!, done, bWaitedMs: bStartedAt - downAt, downMs: backAt - downAt };
   }
 
-  it('restarted at once: a second majority is granted while A runs; the id runs twice, both with token 1', async () => {
+  it('restarted at once: a second majority is granted while A runs; the id runs twice, the second run with a higher token', async () => {
     const s = await scenario('redlock-hole', 0);
     expect(s.bStart.thread).not.toBe(s.aStart.thread);
     // Both runs finished: A had not yet renewed (and found its quorum gone) when B started.
     expect(executions(env!.ledger).get(ID)).toBe(2);
     expect(s.done.map((l) => l.thread).sort()).toEqual([s.aStart.thread, s.bStart.thread].sort());
-    // Fencing cannot tell them apart: master 2's counter restarted with its data.
-    expect([s.aStart.fence, s.bStart.fence]).toEqual([1, 1]);
+    // Fencing still tells them apart: master 2's counter restarted with its data, but master 1,
+    // refusing B for A's lease, reports A's token, and B's grant is lifted above it.
+    expect([s.aStart.fence, s.bStart.fence]).toEqual([1, 2]);
     // One completion recorded (one majority); the other copy acked against it.
     expect(s.a.stats.completed + s.b.stats.completed).toBe(1);
     console.info(`redlock master restarted empty at once: id ran ${executions(env!.ledger).get(ID)} times, tokens ${s.aStart.fence}/${s.bStart.fence}; B started ${s.bWaitedMs} ms after master 2 went down; A: leases lost ${s.a.stats.leaseLost}`);
@@ -89,6 +90,7 @@ describe('one of three Redlock masters restarted empty while a lease is held', (
     expect(executions(env!.ledger).get(ID)).toBe(1);
     expect(s.done.map((l) => l.thread)).toEqual([s.bStart.thread]);
     expect(s.bStart.thread).not.toBe(s.aStart.thread);
+    expect(s.bStart.fence).toBeGreaterThan(s.aStart.fence);
     expect(s.bStart.t).toBeGreaterThan(s.aStart.t + LEASE_MS / 3); // not before A's renewal found the quorum gone
     expect(s.a.stats.completed + s.b.stats.completed).toBe(1);
     console.info(`redlock master restarted after ${s.downMs} ms: id ran ${executions(env!.ledger).get(ID)} time, tokens ${s.aStart.fence}/${s.bStart.fence}; the second run started ${s.bWaitedMs} ms after master 2 went down; A: leases lost ${s.a.stats.leaseLost}`);

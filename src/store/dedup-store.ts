@@ -137,7 +137,7 @@ export class DedupStore {
     return unwrap((await this.beginMany([id]))[0]!);
   }
 
-  private async decideBegin(id: string, token: string, votes: Vote<[0, string] | [1, number] | [2, number]>[], validUntil: number, what: string): Promise<BeginResult | Error> {
+  private async decideBegin(id: string, token: string, votes: Vote<[0, string] | [1, number] | [2, number, number]>[], validUntil: number, what: string): Promise<BeginResult | Error> {
     // One instance, or one node: no votes to weigh (the common case, kept allocation-free).
     if (votes.length === 1) {
       const v = votes[0]!;
@@ -157,7 +157,10 @@ export class DedupStore {
       return { state: 'done', record: String(record.value[1]) };
     }
     if (granted.length >= this.quorum && validUntil > monotonicMs()) {
-      const lease = { id, token, fence: Math.max(...granted), fences, validUntil };
+      // An instance that refused holds another grant: ours goes above its token, even where the
+      // granting instances never counted that grant (one restarted empty: Redlock's hole).
+      const held = votes.flatMap((v) => (v.ok && v.value[0] === 2 ? [v.value[2] + 1] : []));
+      const lease = { id, token, fence: Math.max(...granted, ...held), fences, validUntil };
       // The token must be at least every later grant's predecessor: a quorum of counters at it or above.
       if (granted.some((f) => f !== lease.fence) && (await this.raiseFences(lease)) < this.quorum) {
         await this.release(partial, 'uncount').catch(() => {});
