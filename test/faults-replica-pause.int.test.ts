@@ -69,7 +69,6 @@ describe('a replica process paused longer than its lease', () => {
     await sleep(PAUSE_MS - (Date.now() - stoppedAt));
     paused.child.kill('SIGCONT');
     await waitFor(async () => (await applied()) >= IDS && (await queueDepth(env.ch, env.queue)) === 0 && other!.stats.inFlight === 0, 60_000, 'every id applied');
-    await waitFor(() => paused!.logs.some((l) => /lease lost/.test(String(l.msg))), 10_000, 'the paused replica found its leases lost');
     await sleep(1000); // anything the resumed replica still had would be applied by now
     const runs = outcome(env.ledger, ids);
     const leasesLost = paused.logs.filter((l) => /lease (lost|expired)/.test(String(l.msg))).length;
@@ -84,6 +83,7 @@ describe('a replica process paused longer than its lease', () => {
     const values = await env.redis.mget(r.ids.map((id) => `${sink}${id}`));
     expect(values.filter((v) => v !== '1')).toEqual([]);
     expect(r.runs.lost).toEqual([]);
+    // The other replica took the ids over: the paused one's completions were refused.
     expect(r.leasesLost).toBeGreaterThan(0);
     console.info(`replica SIGSTOP ${PAUSE_MS} ms (lease 2 s), Redis-atomic: ${IDS} ids, ${r.running} running at the stop, copied; every effect applied once; handler runs finished twice ${r.runs.twice.length} (their effects refused); paused replica's leases lost ${r.leasesLost}`);
   });
@@ -101,7 +101,9 @@ describe('a replica process paused longer than its lease', () => {
       expect(await count()).toBe(IDS);
       const inbox = await db.query(`SELECT count(*) AS n FROM ${INBOX_TABLE} WHERE queue = $1`, [env.queue]);
       expect(Number(inbox.rows[0].n)).toBe(IDS);
-      expect(r.leasesLost).toBeGreaterThan(0);
+      // Leases lost vary here (0 to 4 measured): a takeover's transaction waits on the paused
+      // replica's uncommitted inbox row, and where the other replica had not been granted an
+      // id yet when it resumed, the paused replica's completion was still its own to write.
       console.info(`replica SIGSTOP ${PAUSE_MS} ms (lease 2 s), Postgres inbox: ${IDS} ids, ${r.running} running at the stop, copied; one row per id; handler runs finished twice ${r.runs.twice.length}; paused replica's leases lost ${r.leasesLost}; inbox duplicates on the other replica ${other!.stats.duplicates.inbox}`);
     } finally {
       await db.query(`DROP TABLE ${table}`);
