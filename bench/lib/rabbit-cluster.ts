@@ -78,8 +78,8 @@ function isRunning(pid: number | undefined): boolean {
   }
 }
 
-/** Start `size` nodes and join them into one cluster. Takes ~10 s per node on a loaded machine. */
-export async function startRabbitCluster(size = 3): Promise<RabbitCluster> {
+/** Start `size` nodes and join them into one cluster. Takes ~10 s per node on a loaded machine. `conf`: more rabbitmq.conf lines for every node. */
+export async function startRabbitCluster(size = 3, conf: string[] = []): Promise<RabbitCluster> {
   const tag = randomBytes(2).toString('hex');
   const base = mkdtempSync('/tmp/dedup-rabbit-');
   chmodSync(base, 0o755);
@@ -101,7 +101,7 @@ export async function startRabbitCluster(size = 3): Promise<RabbitCluster> {
     mkdirSync(dir);
     writeFileSync(
       join(dir, 'rabbitmq.conf'),
-      [`listeners.tcp.1 = 127.0.0.1:${port}`, 'loopback_users = none', 'disk_free_limit.absolute = 1MB', 'log.console = false', ''].join('\n'),
+      [`listeners.tcp.1 = 127.0.0.1:${port}`, 'loopback_users = none', 'disk_free_limit.absolute = 1MB', 'log.console = false', ...conf, ''].join('\n'),
     );
     writeFileSync(join(dir, 'enabled_plugins'), '[].\n');
     nodes.push({ name: `dp-${tag}-${i}@localhost`, port, url: `amqp://guest:guest@127.0.0.1:${port}`, dir });

@@ -25,10 +25,11 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** A fresh, empty redis-server; on `port` when given (e.g. to bring a killed one back). */
-export async function startRedisServer(port?: number, extraArgs: string[] = []): Promise<RedisServer> {
+/** A fresh, empty redis-server; on `port` when given (e.g. to bring a killed one back); `env` added to this process's. */
+export async function startRedisServer(port?: number, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RedisServer> {
   port ??= await freePort();
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--logfile', '', ...extraArgs], { stdio: 'ignore' });
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--logfile', '', ...extraArgs];
+  const proc = spawn('redis-server', args, { stdio: 'ignore', env: { ...process.env, ...env } });
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, enableReadyCheck: false, retryStrategy: () => null, maxRetriesPerRequest: 0 });
   probe.on('error', () => {});

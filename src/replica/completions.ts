@@ -34,10 +34,12 @@ export async function completeItems(store: DedupStore, items: Item[], resultMaxB
     }
   });
   // A try again carries only what Redis did not answer: a record written by an earlier
-  // try has ended its lease, and would come back as "another lease since ours".
+  // try has ended its lease, and would come back as "another lease since ours". An earlier
+  // try that timed out may still have run (Redis paused, a slow link): the retry says so,
+  // and finds that record ours.
   let pending = plain;
   for (let attempt = 1; pending.length > 0; attempt++) {
-    const results = await store.completeMany(pending.map((i) => ({ lease: items[i]!.lease, record: record(items[i]!) })));
+    const results = await store.completeMany(pending.map((i) => ({ lease: items[i]!.lease, record: record(items[i]!) })), attempt > 1);
     pending.forEach((i, k) => (out[i] = results[k]!));
     pending = pending.filter((i) => out[i] instanceof StoreUnavailableError);
     if (pending.length === 0 || attempt === COMPLETE_TRIES) break;

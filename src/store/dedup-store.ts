@@ -165,7 +165,7 @@ export class DedupStore {
     return unwrap((await this.beginMany([id]))[0]!);
   }
 
-  private async decideBegin(id: string, token: string, votes: Vote<[0, string] | [1, number] | [2, number]>[], validUntil: number, what: string): Promise<BeginResult | Error> {
+  private async decideBegin(id: string, token: string, votes: Vote<[0, string] | [1, number] | [2, number, number]>[], validUntil: number, what: string): Promise<BeginResult | Error> {
     // One instance, or one node: no votes to weigh (the common case, kept allocation-free).
     if (votes.length === 1) {
       const v = votes[0]!;
@@ -185,7 +185,10 @@ export class DedupStore {
       return { state: 'done', record: String(record.value[1]) };
     }
     if (granted.length >= this.quorum && validUntil > monotonicMs()) {
-      const lease = { id, token, fence: Math.max(...granted), fences, validUntil };
+      // An instance that refused holds another grant: ours goes above its token, even where the
+      // granting instances never counted that grant (one restarted empty: Redlock's hole).
+      const held = votes.flatMap((v) => (v.ok && v.value[0] === 2 ? [v.value[2] + 1] : []));
+      const lease = { id, token, fence: Math.max(...granted, ...held), fences, validUntil };
       // The token must be at least every later grant's predecessor: a quorum of counters at it or above.
       if (granted.some((f) => f !== lease.fence) && (await this.raiseFences(lease)) < this.quorum) {
         await this.release(partial, 'uncount').catch(() => {});
@@ -202,9 +205,11 @@ export class DedupStore {
   /**
    * Write each completion record (for the dedup window) and end its lease, in one
    * script call per instance (or node). true: recorded; false: another lease was
-   * granted since ours, nothing written; an Error: no quorum answered.
+   * granted since ours, nothing written; an Error: no quorum answered. `repeated`: these
+   * items were in a call that got no answer, which may still have run (our record, found
+   * there, then counts as written).
    */
-  async completeMany(items: { lease: Lease; record: string }[]): Promise<(boolean | Error)[]> {
+  async completeMany(items: { lease: Lease; record: string }[], repeated = false): Promise<(boolean | Error)[]> {
     const keys = items.map(({ lease }) => this.keys.id(lease.id));
     const slot = this.expiry.slot();
     const votes = await this.topology.run(keys, async (c, route, idx, i, node, cutShort) => {
@@ -218,7 +223,7 @@ export class DedupStore {
         packed += `${k.field}${k.tag} ${k.part} ${lease.token} ${lease.fences[i] ?? -1} ${expired.has(k.tag) ? '1' : '0'} `;
         records.push(record);
       }
-      const args: Arg[] = [...this.shared, cutShort ? '1' : '0', slot, packed, ...records];
+      const args: Arg[] = [...this.shared, cutShort || repeated ? '1' : '0', slot, packed, ...records];
       const out = this.waitReplicas === 0 ? await c.dedupComplete(route, ...args) : await this.completeAndWait(c, route, args, node);
       // Written in the slot named (1): that hash's expiry is set.
       for (let n = 0; n < out.length; n++) if (out[n] === 1) expired.add(keys[idx[n]!]!.tag);

@@ -21,7 +21,7 @@ const SCRIPTS = {
 } as const;
 
 type Arg = string | number;
-type BeginVote = [0, string] | [1, number] | [2, number];
+type BeginVote = [0, string] | [1, number] | [2, number, number];
 
 /** The dedup scripts; see each file's header in src/lua. The first argument is a routing key. */
 export interface Scripts {

@@ -1,10 +1,11 @@
 /**
  * A TCP proxy a test controls, for faults that are not crashes: `cut()` stops
  * forwarding in both directions without closing anything (a partition: packets stop,
- * no reset), `heal()` resumes, `reset()` destroys every connection, `latencyMs` delays
- * each chunk, `mode` drops one direction for good (`hold`: the client's bytes,
- * `mute`: the server's answers), `refusing` closes new connections at once. Listens
- * on `listenPort`, or an ephemeral loopback port.
+ * no reset; a close by either side waits for the heal too), `heal()` resumes,
+ * `reset()` destroys every connection, `latencyMs` delays each chunk (plus a random
+ * 0..`jitterMs` each, order kept), `mode` drops one direction for good (`hold`: the
+ * client's bytes, `mute`: the server's answers), `refusing` closes new connections at
+ * once. Listens on `listenPort`, or an ephemeral loopback port.
  */
 import net from 'node:net';
 
@@ -13,6 +14,8 @@ export interface TcpProxy {
   /** The target URL with host and port replaced by the proxy's. */
   url(target: string): string;
   latencyMs: number;
+  /** Extra random delay per chunk, 0..jitterMs; chunks still arrive in order. */
+  jitterMs: number;
   mode: 'pass' | 'hold' | 'mute';
   refusing: boolean;
   cut(): void;
@@ -25,16 +28,18 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
   const pairs = new Set<[net.Socket, net.Socket]>();
   let cut = false;
   const held: (() => void)[] = [];
-  const proxy = { latencyMs: 0, mode: 'pass', refusing: false } as TcpProxy;
+  const proxy = { latencyMs: 0, jitterMs: 0, mode: 'pass', refusing: false } as TcpProxy;
 
   const pipe = (from: net.Socket, to: net.Socket, dropIn: TcpProxy['mode']): void => {
+    const jittered = inOrder();
     from.on('data', (chunk) => {
       if (proxy.mode === dropIn) return;
       const send = (): void => {
         if (!to.destroyed) to.write(chunk);
       };
       // Order is kept: while cut, and under latency, chunks wait in turn.
-      const go = (): void => void (proxy.latencyMs > 0 ? setTimeout(send, proxy.latencyMs) : send());
+      const go = (): void =>
+        void (proxy.jitterMs > 0 ? jittered(proxy.latencyMs + Math.random() * proxy.jitterMs, send) : proxy.latencyMs > 0 ? setTimeout(send, proxy.latencyMs) : send());
       if (cut) held.push(go);
       else go();
     });
@@ -50,8 +55,10 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
       client.destroy();
       upstream.destroy();
     };
-    client.on('error', end).on('close', end);
-    upstream.on('error', end).on('close', end);
+    // A close is a packet too: during a cut the other side cannot learn of it until the heal.
+    const closed = (): void => void (cut ? held.push(end) : end());
+    client.on('error', closed).on('close', closed);
+    upstream.on('error', closed).on('close', closed);
     pipe(client, upstream, 'hold');
     pipe(upstream, client, 'mute');
   });
@@ -84,4 +91,23 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   });
+}
+
+/**
+ * Delays that vary per chunk, without reordering: a chunk is sent at its own due time
+ * or right after the chunk before it, whichever is later (one timer per direction).
+ */
+function inOrder(): (delayMs: number, send: () => void) => void {
+  const waiting: { due: number; send: () => void }[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  const flush = (): void => {
+    timer = undefined;
+    while (waiting.length > 0 && waiting[0]!.due <= Date.now()) waiting.shift()!.send();
+    if (waiting.length > 0) timer = setTimeout(flush, waiting[0]!.due - Date.now());
+  };
+  return (delayMs, send) => {
+    const due = Math.max(Date.now() + delayMs, waiting.at(-1)?.due ?? 0);
+    waiting.push({ due, send });
+    timer ??= setTimeout(flush, due - Date.now());
+  };
 }

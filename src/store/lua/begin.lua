@@ -11,7 +11,8 @@
 -- returns, for each id i, in order:
 --         {0, record}  the id is complete: record is the completion record
 --         {1, fence}   lease granted: fence is the new value of the grant counter
---         {2, pttl}    another lease holds the id for pttl more ms
+--         {2, pttl, fence}  another lease holds the id for pttl more ms; fence: the grant
+--                           counter here (that lease's token, or above), 0 if none
 local now = now_ms()
 local out = {}
 for i, id in ipairs(unpack_ids(ARGV[10], 3)) do
@@ -31,7 +32,7 @@ for i, id in ipairs(unpack_ids(ARGV[10], 3)) do
       -- Our own grant, asked again after its reply was lost (a retried call).
       out[i] = {1, tonumber(redis.call('GET', fence_key(tag, part)))}
     else
-      out[i] = {2, redis.call('PTTL', lock)}
+      out[i] = {2, redis.call('PTTL', lock), tonumber(redis.call('GET', fence_key(tag, part))) or 0}
     end
   end
 end

@@ -5,8 +5,9 @@
 --
 -- KEYS[1]    routing only (see begin.lua)
 -- ARGV[1..8] shared arguments (records.lib.lua)
--- ARGV[9]    "1" when this call repeats one that a moving slot stopped part-way (Redis
---            Cluster: the writes made before it stopped are kept), else "0"
+-- ARGV[9]    "1" when this call repeats one that may have written some of its records:
+--            a moving slot stopped it part-way (Redis Cluster: the writes made before it
+--            stopped are kept), or it got no answer (a timeout: it may have run later); else "0"
 -- ARGV[10]   the time slot the caller believes current (its clock)
 -- ARGV[11]   the ids, packed (records.lib.lua unpack_ids): for each id i, its digest, then
 --            its hash tag, key part, lease token, the grant counter value of our lease on
@@ -30,7 +31,7 @@ for i, id in ipairs(unpack_ids(ARGV[11], 5)) do
     redis.call('DEL', lock, fence)
     out[i] = k == tonumber(ARGV[10]) and 1 or 2
   elseif cut_short and not holder and find_record(tag, part, field, now) == record then
-    -- The stopped call wrote this one: our record. Written again, so that a WAIT after
+    -- The earlier call wrote this one: our record. Written again, so that a WAIT after
     -- this call covers it (the slot's keys reached this node by MIGRATE, not by us).
     write_record(tag, part, field, record, now, false)
     out[i] = 2
