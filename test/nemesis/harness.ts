@@ -1,0 +1,169 @@
+/**
+ * One nemesis run: start the cluster, publish the workload while the seeded fault
+ * schedule runs, heal, wait for every id, probe every pool, stop, and check.
+ *
+ *   NEMESIS_SEED=1234 npm run test:nemesis     replays the runs of one seed
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import amqp from 'amqplib';
+import { Redis } from 'ioredis';
+import { AMQP_URL, readJsonLines, waitFor } from '../helpers/services.js';
+import { scrape } from '../helpers/supervisor.js';
+import { check, type LeaseLoss, type LedgerEntry, type Outcome } from './checker.js';
+import { startCluster, type Cluster } from './cluster.js';
+import { nemesis, type FaultRecord } from './faults.js';
+import { planSchedule, plannedMs } from './schedule.js';
+import { buildWorkload, publish, publishPaced, type Message } from './workload.js';
+
+export interface RunOptions {
+  seed: number;
+  mode: 'plain' | 'redis-atomic';
+  pools: number;
+  replicas: number;
+  faults: number;
+  ids: number;
+  lockTtlMs: number;
+  sleepMs: number;
+  /** Progress lines (the timeline as it happens). */
+  log?: (line: string) => void;
+}
+
+export interface RunResult {
+  options: RunOptions;
+  outcome: Outcome;
+  timeline: FaultRecord[];
+  /** Time 0 of the timeline: when the schedule started. */
+  t0: number;
+  /** The last heal. */
+  healedAt: number;
+  /** Whole run, start-up included. */
+  seconds: number;
+  warnings: string[];
+}
+
+const LEASE_LOSS = /lease lost|lease expired before the handler started/;
+
+export async function runNemesis(o: RunOptions): Promise<RunResult> {
+  const begun = Date.now();
+  const log = o.log ?? (() => {});
+  const tag = `nemesis-${o.seed}-${randomBytes(3).toString('hex')}`;
+  const queue = `test.${tag}`;
+  const prefix = `test:${tag}`;
+  const dir = mkdtempSync(join(tmpdir(), 'dedup-nemesis-'));
+  const ledger = join(dir, 'ledger.jsonl');
+  const sink = o.mode === 'redis-atomic' ? `${prefix}:sink:` : undefined;
+  const warnings: string[] = [];
+
+  const conn = await amqp.connect(AMQP_URL);
+  const ch = await conn.createConfirmChannel();
+  let cluster: Cluster | undefined;
+  let redis: Redis | undefined;
+  const stopAll = async () => {
+    await cluster?.stop();
+    cluster = undefined;
+  };
+  try {
+    await ch.assertQueue(queue, { durable: true });
+    cluster = await startCluster({ pools: o.pools, replicas: o.replicas, lockTtlMs: o.lockTtlMs, queue, prefix });
+    redis = new Redis(cluster.redis.url);
+    const plan = planSchedule(o.seed, { faults: o.faults, pools: o.pools, replicas: o.replicas, lockTtlMs: o.lockTtlMs });
+    const messages = buildWorkload(o.seed, { ids: o.ids, copies: 0.2, sleepMs: o.sleepMs, tag, ledger, ...(sink && { sink }) });
+
+    const t0 = Date.now();
+    const rel = (t: number) => `${((t - t0) / 1000).toFixed(2).padStart(6)} s`;
+    const nem = nemesis(cluster, (r) => log(`${rel(r.from)} ${rel(r.to)}  ${r.note}`), (w) => (warnings.push(w), log(`warning: ${w}`)));
+    let scheduleOver = false;
+    const everyMs = 250;
+    const publishing = publishPaced(ch, queue, messages, Math.max(1, Math.floor(plannedMs(plan) / everyMs)), everyMs, () => scheduleOver);
+    let timeline: FaultRecord[];
+    try {
+      timeline = await nem.run(plan);
+    } finally {
+      scheduleOver = true;
+      nem.healAll();
+    }
+    const healedAt = Date.now();
+    log(`${rel(healedAt)}           every fault healed`);
+    const published = await publishing;
+
+    const finished = async () => {
+      const done = sink ? await sinkIds(redis!, sink, [...published.keys()]) : new Set(readJsonLines<LedgerEntry>(ledger).filter((l) => l.ev === 'done').map((l) => l.id));
+      return [...published.keys()].every((id) => done.has(id));
+    };
+    await waitFor(finished, 90_000, 'every published id executed').catch((err: Error) => warnings.push(err.message));
+    log(`${rel(Date.now())}           every published id executed`);
+
+    // Probes after the last heal: small batches until every pool has finished one.
+    const probe = new Map<string, number | undefined>(cluster.pools.map((p) => [p.name, undefined]));
+    for (let round = 0; [...probe.values()].includes(undefined) && Date.now() - healedAt < 60_000; round++) {
+      const batch: Message[] = Array.from({ length: 4 * o.pools }, (_, i) => ({ id: `${tag}-probe-${round}-${i}`, data: { ledger, ...(sink && { sink }) } }));
+      await publish(ch, queue, batch);
+      for (const m of batch) published.set(m.id, 1);
+      await new Promise((r) => setTimeout(r, 500));
+      for (const l of readJsonLines<LedgerEntry>(ledger)) {
+        if (l.ev === 'done' && l.id.includes('-probe-') && probe.get(l.pool) === undefined) probe.set(l.pool, l.t - healedAt);
+      }
+    }
+    await waitFor(finished, 30_000, 'every probe executed').catch((err: Error) => warnings.push(err.message));
+    await waitFor(async () => (await ch.checkQueue(queue)).messageCount + (await ch.checkQueue(`${queue}.retry`)).messageCount === 0, 30_000, 'queues drained').catch(
+      (err: Error) => warnings.push(err.message),
+    );
+
+    const leaseLostMetric = (await Promise.all(cluster.pools.map((p) => scrape(p.sup.admin).then((m) => m.get('dedup_lease_lost_total') ?? 0)))).reduce((a, b) => a + b, 0);
+    const leaseLosses: LeaseLoss[] = cluster.pools.flatMap((p) =>
+      p.sup.logs.filter((l) => LEASE_LOSS.test(String(l.msg))).map((l) => ({ pool: p.name, pid: Number(l.pid), t: Number(l.time), msg: String(l.msg) })),
+    );
+    await cluster.stopPools(); // unacked messages go back to their queue: counted below
+    const leftover = {
+      queue: (await ch.checkQueue(queue)).messageCount,
+      retry: (await ch.checkQueue(`${queue}.retry`)).messageCount,
+      dlq: (await ch.checkQueue(`${queue}.dlq`).catch(() => ({ messageCount: 0 }))).messageCount,
+    };
+    const sinkState = sink ? await readSink(redis, sink, [...published.keys()]) : undefined;
+    const outcome = check({
+      mode: o.mode,
+      published,
+      ledger: readJsonLines<LedgerEntry>(ledger),
+      ...(sinkState && { sink: sinkState }),
+      faults: timeline,
+      leaseLosses,
+      leaseLostMetric,
+      leftover,
+      probe,
+      lockTtlMs: o.lockTtlMs,
+    });
+    return { options: o, outcome, timeline, t0, healedAt, seconds: (Date.now() - begun) / 1000, warnings };
+  } finally {
+    await stopAll().catch(() => {});
+    redis?.disconnect();
+    for (const q of [queue, `${queue}.retry`, `${queue}.dlq`]) await ch.deleteQueue(q).catch(() => {});
+    await conn.close().catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function sinkIds(redis: Redis, sink: string, ids: string[]): Promise<Set<string>> {
+  const n = await redis.mget(ids.map((id) => `${sink}n:${id}`));
+  return new Set(ids.filter((_, i) => n[i] !== null));
+}
+
+async function readSink(redis: Redis, sink: string, ids: string[]): Promise<Map<string, { n: number; fences: number[] }>> {
+  const out = new Map<string, { n: number; fences: number[] }>();
+  // Everything under the sink prefix, so effects for ids never published show up too.
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, found] = await redis.scan(cursor, 'MATCH', `${sink}n:*`, 'COUNT', 1000);
+    keys.push(...found);
+    cursor = next;
+  } while (cursor !== '0');
+  const all = new Set([...ids, ...keys.map((k) => k.slice(sink.length + 2))]);
+  for (const id of all) {
+    const [n, fences] = await Promise.all([redis.get(`${sink}n:${id}`), redis.lrange(`${sink}f:${id}`, 0, -1)]);
+    if (n !== null || fences.length) out.set(id, { n: Number(n ?? 0), fences: fences.map(Number) });
+  }
+  return out;
+}
