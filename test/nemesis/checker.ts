@@ -38,6 +38,8 @@ export interface CheckInput {
   leftover: { queue: number; retry: number; dlq: number };
   /** Per pool: ms from the last heal to its first finished probe, undefined if it never consumed one. */
   probe: Map<string, number | undefined>;
+  /** Pools whose supervisor had exited before the end, with why. */
+  poolsDown: string[];
   lockTtlMs: number;
 }
 
@@ -139,6 +141,7 @@ export function check(input: CheckInput): Outcome {
   const { queue, retry, dlq } = input.leftover;
   if (queue + retry + dlq > 0) problems.push(`messages left at the end: queue ${queue}, .retry ${retry}, .dlq ${dlq}`);
   for (const [pool, ms] of input.probe) if (ms === undefined) problems.push(`pool ${pool} consumed no probe after the last heal`);
+  for (const down of input.poolsDown) problems.push(`supervisor exited before the end: ${down}`);
 
   return {
     mode: input.mode,

@@ -112,7 +112,10 @@ export async function runNemesis(o: RunOptions): Promise<RunResult> {
       (err: Error) => warnings.push(err.message),
     );
 
-    const leaseLostMetric = (await Promise.all(cluster.pools.map((p) => scrape(p.sup.admin).then((m) => m.get('dedup_lease_lost_total') ?? 0)))).reduce((a, b) => a + b, 0);
+    // A supervisor that gave up (a crash loop) is a finding, not a harness error.
+    const poolsDown = cluster.pools.filter((p) => p.sup.child.exitCode !== null).map((p) => `${p.name} (exit ${p.sup.child.exitCode}: ${lastFatal(p.sup.logs)})`);
+    const metric = (p: (typeof cluster.pools)[number]) => scrape(p.sup.admin).then((m) => m.get('dedup_lease_lost_total') ?? 0, () => 0);
+    const leaseLostMetric = (await Promise.all(cluster.pools.map(metric))).reduce((a, b) => a + b, 0);
     const leaseLosses: LeaseLoss[] = cluster.pools.flatMap((p) =>
       p.sup.logs.filter((l) => LEASE_LOSS.test(String(l.msg))).map((l) => ({ pool: p.name, pid: Number(l.pid), t: Number(l.time), msg: String(l.msg) })),
     );
@@ -133,6 +136,7 @@ export async function runNemesis(o: RunOptions): Promise<RunResult> {
       leaseLostMetric,
       leftover,
       probe,
+      poolsDown,
       lockTtlMs: o.lockTtlMs,
     });
     return { options: o, outcome, timeline, t0, healedAt, seconds: (Date.now() - begun) / 1000, warnings };
@@ -143,6 +147,11 @@ export async function runNemesis(o: RunOptions): Promise<RunResult> {
     await conn.close().catch(() => {});
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+function lastFatal(logs: Record<string, unknown>[]): string {
+  const l = logs.filter((x) => Number(x.level) >= 50).at(-1);
+  return l ? `${String(l.msg)} ${String(l.err ?? '')}`.trim() : 'no error logged';
 }
 
 async function sinkIds(redis: Redis, sink: string, ids: string[]): Promise<Set<string>> {

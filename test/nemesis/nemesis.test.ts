@@ -8,8 +8,10 @@ import { describe, expect, it } from 'vitest';
 import { runNemesis, type RunResult } from './harness.js';
 import { details, outcomeTable, timeline } from './report.js';
 
-const SEEDS = process.env.NEMESIS_SEED ? [Number(process.env.NEMESIS_SEED)] : [Date.now() % 1_000_000, (Date.now() * 7919) % 1_000_000];
-const SHAPE = { pools: 2, replicas: 2, faults: 5, ids: 300, lockTtlMs: 2000, sleepMs: 40 };
+/** NEMESIS_SEED=a,b replays those seeds; otherwise two new ones, printed in the test names. */
+const SEEDS = process.env.NEMESIS_SEED ? process.env.NEMESIS_SEED.split(',').map(Number) : [Date.now() % 1_000_000, (Date.now() * 7919) % 1_000_000];
+/** A 2 s lease: pauses of 2.5-3.5 s break it on purpose, and a loaded 2-core machine does not by accident. */
+const SHAPE = { pools: 2, replicas: 2, faults: 7, ids: 500, lockTtlMs: 2000, sleepMs: 100 };
 const results: RunResult[] = [];
 
 describe('nemesis', () => {

@@ -8,7 +8,7 @@ export function timeline(r: RunResult): string {
   return [`seed ${r.options.seed} (${r.options.mode}): fault timeline, from the schedule's start`, ...lines, `  ${s(r.healedAt - r.t0).padStart(8)}           every fault healed`].join('\n');
 }
 
-const COLUMNS = ['seed', 'mode', 'faults', 'ids', 'msgs', 'runs', 'lost', 'unexp', 'dup ids', 'explained', 'effects!=1', 'fence', 'lease lost (unplanned)', 'left', 'probe ms', 'secs'] as const;
+const COLUMNS = ['seed', 'mode', 'faults', 'ids', 'msgs', 'runs begun/done', 'lost', 'unexp', 'dup ids', 'explained', 'effects!=1', 'fence', 'lease lost (unplanned)', 'left', 'probe ms', 'secs'] as const;
 
 export function outcomeRow(r: RunResult): string[] {
   const o = r.outcome;
@@ -19,7 +19,7 @@ export function outcomeRow(r: RunResult): string[] {
     String(o.faults),
     String(o.ids),
     String(o.messages),
-    String(o.finished),
+    `${o.started}/${o.finished}`,
     String(o.lost.length),
     String(o.unexpected.length),
     o.mode === 'plain' ? String(o.duplicates.length) : '-',
