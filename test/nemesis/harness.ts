@@ -13,7 +13,8 @@ import { Redis } from 'ioredis';
 import { AMQP_URL, readJsonLines, waitFor } from '../helpers/services.js';
 import { scrape } from '../helpers/supervisor.js';
 import { check, type LeaseLoss, type LedgerEntry, type Outcome } from './checker.js';
-import { startCluster, type Cluster } from './cluster.js';
+import { startCluster, type Cluster, type Pool } from './cluster.js';
+import { flaggedIds, keepFiles, leftoverMessages, poolStates } from './evidence.js';
 import { nemesis, type FaultRecord } from './faults.js';
 import { planSchedule, plannedMs } from './schedule.js';
 import { buildWorkload, publish, publishPaced, type Message } from './workload.js';
@@ -27,6 +28,8 @@ export interface RunOptions {
   ids: number;
   lockTtlMs: number;
   sleepMs: number;
+  /** Where to keep the ledger and the pools' logs of a run the checker failed. */
+  keep?: string;
   /** Progress lines (the timeline as it happens). */
   log?: (line: string) => void;
 }
@@ -42,6 +45,8 @@ export interface RunResult {
   /** Whole run, start-up included. */
   seconds: number;
   warnings: string[];
+  /** For each id the checker flagged: its ledger lines and the replicas' log lines about it. */
+  evidence: string[];
 }
 
 const LEASE_LOSS = /lease lost|lease expired before the handler started/;
@@ -67,14 +72,15 @@ export async function runNemesis(o: RunOptions): Promise<RunResult> {
   };
   try {
     await ch.assertQueue(queue, { durable: true });
-    cluster = await startCluster({ pools: o.pools, replicas: o.replicas, lockTtlMs: o.lockTtlMs, queue, prefix });
-    redis = new Redis(cluster.redis.url);
+    const c = await startCluster({ pools: o.pools, replicas: o.replicas, lockTtlMs: o.lockTtlMs, queue, prefix });
+    cluster = c;
+    redis = new Redis(c.redis.url);
     const plan = planSchedule(o.seed, { faults: o.faults, pools: o.pools, replicas: o.replicas, lockTtlMs: o.lockTtlMs });
     const messages = buildWorkload(o.seed, { ids: o.ids, copies: 0.2, sleepMs: o.sleepMs, tag, ledger, ...(sink && { sink }) });
 
     const t0 = Date.now();
     const rel = (t: number) => `${((t - t0) / 1000).toFixed(2).padStart(6)} s`;
-    const nem = nemesis(cluster, (r) => log(`${rel(r.from)} ${rel(r.to)}  ${r.note}`), (w) => (warnings.push(w), log(`warning: ${w}`)));
+    const nem = nemesis(c, (r) => log(`${rel(r.from)} ${rel(r.to)}  ${r.note}`), (w) => (warnings.push(w), log(`warning: ${w}`)));
     let scheduleOver = false;
     const everyMs = 250;
     const publishing = publishPaced(ch, queue, messages, Math.max(1, Math.floor(plannedMs(plan) / everyMs)), everyMs, () => scheduleOver);
@@ -93,12 +99,18 @@ export async function runNemesis(o: RunOptions): Promise<RunResult> {
       const done = sink ? await sinkIds(redis!, sink, [...published.keys()]) : new Set(readJsonLines<LedgerEntry>(ledger).filter((l) => l.ev === 'done').map((l) => l.id));
       return [...published.keys()].every((id) => done.has(id));
     };
-    await waitFor(finished, 90_000, 'every published id executed').catch((err: Error) => warnings.push(err.message));
+    // What the pools were doing if some id never finished (kept for the evidence).
+    const evidence: string[] = [];
+    await waitFor(finished, 90_000, 'every published id executed').catch(async (err: Error) => {
+      warnings.push(err.message);
+      evidence.push(`after ${err.message}:`, ...(await poolStates(c)));
+    });
     log(`${rel(Date.now())}           every published id executed`);
 
     // Probes after the last heal: small batches until every pool has finished one.
-    const probe = new Map<string, number | undefined>(cluster.pools.map((p) => [p.name, undefined]));
-    for (let round = 0; [...probe.values()].includes(undefined) && Date.now() - healedAt < 60_000; round++) {
+    const probe = new Map<string, number | undefined>(c.pools.map((p) => [p.name, undefined]));
+    const probing = Date.now();
+    for (let round = 0; [...probe.values()].includes(undefined) && Date.now() - probing < 30_000; round++) {
       const batch: Message[] = Array.from({ length: 4 * o.pools }, (_, i) => ({ id: `${tag}-probe-${round}-${i}`, data: { ledger, ...(sink && { sink }) } }));
       await publish(ch, queue, batch);
       for (const m of batch) published.set(m.id, 1);
@@ -113,18 +125,22 @@ export async function runNemesis(o: RunOptions): Promise<RunResult> {
     );
 
     // A supervisor that gave up (a crash loop) is a finding, not a harness error.
-    const poolsDown = cluster.pools.filter((p) => p.sup.child.exitCode !== null).map((p) => `${p.name} (exit ${p.sup.child.exitCode}: ${lastFatal(p.sup.logs)})`);
-    const metric = (p: (typeof cluster.pools)[number]) => scrape(p.sup.admin).then((m) => m.get('dedup_lease_lost_total') ?? 0, () => 0);
-    const leaseLostMetric = (await Promise.all(cluster.pools.map(metric))).reduce((a, b) => a + b, 0);
-    const leaseLosses: LeaseLoss[] = cluster.pools.flatMap((p) =>
+    const poolsDown = c.pools.filter((p) => p.sup.child.exitCode !== null).map((p) => `${p.name} (exit ${p.sup.child.exitCode}: ${lastFatal(p.sup.logs)})`);
+    const metric = (p: Pool) => scrape(p.sup.admin).then((m) => m.get('dedup_lease_lost_total') ?? 0, () => 0);
+    const leaseLostMetric = (await Promise.all(c.pools.map(metric))).reduce((a, b) => a + b, 0);
+    const leaseLosses: LeaseLoss[] = c.pools.flatMap((p) =>
       p.sup.logs.filter((l) => LEASE_LOSS.test(String(l.msg))).map((l) => ({ pool: p.name, pid: Number(l.pid), t: Number(l.time), msg: String(l.msg) })),
     );
-    await cluster.stopPools(); // unacked messages go back to their queue: counted below
+    const atEnd = await poolStates(c);
+    await c.stopPools(); // unacked messages go back to their queue: counted below
     const leftover = {
       queue: (await ch.checkQueue(queue)).messageCount,
       retry: (await ch.checkQueue(`${queue}.retry`)).messageCount,
       dlq: (await ch.checkQueue(`${queue}.dlq`).catch(() => ({ messageCount: 0 }))).messageCount,
     };
+    if (leftover.queue + leftover.retry + leftover.dlq > 0) {
+      evidence.push('pools just before they were stopped:', ...atEnd, ...(await leftoverMessages(ch, [queue, `${queue}.retry`, `${queue}.dlq`])));
+    }
     const sinkState = sink ? await readSink(redis, sink, [...published.keys()]) : undefined;
     const outcome = check({
       mode: o.mode,
@@ -139,7 +155,9 @@ export async function runNemesis(o: RunOptions): Promise<RunResult> {
       poolsDown,
       lockTtlMs: o.lockTtlMs,
     });
-    return { options: o, outcome, timeline, t0, healedAt, seconds: (Date.now() - begun) / 1000, warnings };
+    evidence.push(...flaggedIds(outcome, c, ledger));
+    if (outcome.problems.length && o.keep) evidence.push(`ledger and logs kept in ${keepFiles(join(o.keep, `nemesis-${o.seed}-${o.mode}-${tag.slice(-6)}`), c, ledger)}`);
+    return { options: o, outcome, timeline, t0, healedAt, seconds: (Date.now() - begun) / 1000, warnings, evidence };
   } finally {
     await stopAll().catch(() => {});
     redis?.disconnect();

@@ -48,6 +48,7 @@ for (const seed of seeds) {
       ids: num('ids'),
       lockTtlMs: num('lock-ttl-ms'),
       sleepMs: num('sleep-ms'),
+      ...(values.out && { keep: values.out }),
       log: (line) => process.stdout.write(`  ${line}\n`),
     });
     results.push(r);

@@ -4,6 +4,8 @@
  * applied more than once, fencing tokens, leftover messages and pools that stopped consuming.
  * `npm run test:nemesis`; NEMESIS_SEED=n replays one seed in both modes.
  */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runNemesis, type RunResult } from './harness.js';
 import { details, outcomeTable, timeline } from './report.js';
@@ -18,7 +20,7 @@ describe('nemesis', () => {
   for (const mode of ['plain', 'redis-atomic'] as const) {
     for (const seed of SEEDS) {
       it(`${mode}, seed ${seed}`, async () => {
-        const r = await runNemesis({ ...SHAPE, seed, mode });
+        const r = await runNemesis({ ...SHAPE, seed, mode, keep: join(tmpdir(), 'dedup-nemesis-failed') });
         results.push(r);
         console.info(`${timeline(r)}\n${outcomeTable([r])}\n${details(r)}`);
         const o = r.outcome;

@@ -45,5 +45,6 @@ export function details(r: RunResult): string {
   const out = [...o.problems.map((p) => `  PROBLEM ${p}`), ...r.warnings.map((w) => `  warning: ${w}`)];
   for (const d of o.duplicates) out.push(`  ${d.id} ran ${d.runs} times; ${d.explained ? 'fault window' : 'NOT EXPLAINED'}: ${d.explainedBy.join('; ') || '-'}`);
   for (const l of o.leaseLost.unplanned) out.push(`  unplanned lease loss: ${l.pool} pid ${l.pid} at ${s(l.t - r.t0)}: ${l.msg}`);
+  out.push(...r.evidence.map((e) => `  ${e}`));
   return out.join('\n');
 }
