@@ -36,7 +36,7 @@ export interface CheckInput {
   leaseLostMetric: number;
   /** Messages left at the end (pools stopped): the queue, .retry and .dlq. */
   leftover: { queue: number; retry: number; dlq: number };
-  /** Per pool: ms from the last heal to its first finished probe, undefined if it never consumed one. */
+  /** Per pool: ms from the first probe's publish to the pool's first finished probe, undefined if it consumed none. */
   probe: Map<string, number | undefined>;
   /** Pools whose supervisor had exited before the end, with why. */
   poolsDown: string[];

@@ -81,7 +81,13 @@ export function nemesis(cluster: Cluster, onFault: (r: FaultRecord) => void, war
       case 'latency-amqp':
         proxy.latencyMs = f.latencyMs;
         await sleep(f.holdMs);
+        // Dropping the latency at once would let new chunks overtake the delayed ones (the
+        // proxy times each chunk on its own): a reordered byte stream, not a network fault.
+        // Hold new chunks until the delayed ones are out, then let them through in order.
+        proxy.cut();
+        await sleep(f.latencyMs + 50);
         proxy.latencyMs = 0;
+        proxy.heal();
         return rec({ pool: pool.name }, `${pool.name} ${f.kind.slice(8)} +${f.latencyMs} ms per chunk for ${f.holdMs} ms`);
       case 'reset-redis':
       case 'reset-amqp':

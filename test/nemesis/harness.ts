@@ -42,6 +42,8 @@ export interface RunResult {
   t0: number;
   /** The last heal. */
   healedAt: number;
+  /** When every published id had been executed (the probes come after). */
+  drainedAt: number;
   /** Whole run, start-up included. */
   seconds: number;
   warnings: string[];
@@ -105,7 +107,8 @@ export async function runNemesis(o: RunOptions): Promise<RunResult> {
       warnings.push(err.message);
       evidence.push(`after ${err.message}:`, ...(await poolStates(c)));
     });
-    log(`${rel(Date.now())}           every published id executed`);
+    const drainedAt = Date.now();
+    log(`${rel(drainedAt)}           every published id executed`);
 
     // Probes after the last heal: small batches until every pool has finished one.
     const probe = new Map<string, number | undefined>(c.pools.map((p) => [p.name, undefined]));
@@ -116,7 +119,7 @@ export async function runNemesis(o: RunOptions): Promise<RunResult> {
       for (const m of batch) published.set(m.id, 1);
       await new Promise((r) => setTimeout(r, 500));
       for (const l of readJsonLines<LedgerEntry>(ledger)) {
-        if (l.ev === 'done' && l.id.includes('-probe-') && probe.get(l.pool) === undefined) probe.set(l.pool, l.t - healedAt);
+        if (l.ev === 'done' && l.id.includes('-probe-') && probe.get(l.pool) === undefined) probe.set(l.pool, l.t - probing);
       }
     }
     await waitFor(finished, 30_000, 'every probe executed').catch((err: Error) => warnings.push(err.message));
@@ -157,7 +160,7 @@ export async function runNemesis(o: RunOptions): Promise<RunResult> {
     });
     evidence.push(...flaggedIds(outcome, c, ledger));
     if (outcome.problems.length && o.keep) evidence.push(`ledger and logs kept in ${keepFiles(join(o.keep, `nemesis-${o.seed}-${o.mode}-${tag.slice(-6)}`), c, ledger)}`);
-    return { options: o, outcome, timeline, t0, healedAt, seconds: (Date.now() - begun) / 1000, warnings, evidence };
+    return { options: o, outcome, timeline, t0, healedAt, drainedAt, seconds: (Date.now() - begun) / 1000, warnings, evidence };
   } finally {
     await stopAll().catch(() => {});
     redis?.disconnect();

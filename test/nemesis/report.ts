@@ -8,7 +8,7 @@ export function timeline(r: RunResult): string {
   return [`seed ${r.options.seed} (${r.options.mode}): fault timeline, from the schedule's start`, ...lines, `  ${s(r.healedAt - r.t0).padStart(8)}           every fault healed`].join('\n');
 }
 
-const COLUMNS = ['seed', 'mode', 'faults', 'ids', 'msgs', 'runs begun/done', 'lost', 'unexp', 'dup ids', 'explained', 'effects!=1', 'fence', 'lease lost (unplanned)', 'left', 'probe ms', 'secs'] as const;
+const COLUMNS = ['seed', 'mode', 'faults', 'ids', 'msgs', 'runs begun/done', 'lost', 'unexp', 'dup ids', 'explained', 'effects!=1', 'fence', 'lease lost (unplanned)', 'left', 'drained s', 'probe ms', 'secs'] as const;
 
 export function outcomeRow(r: RunResult): string[] {
   const o = r.outcome;
@@ -28,6 +28,7 @@ export function outcomeRow(r: RunResult): string[] {
     String(o.fenceViolations.length),
     `${o.leaseLost.logged} (${o.leaseLost.unplanned.length}) /metrics ${o.leaseLost.metric}`,
     String(o.leftover.queue + o.leftover.retry + o.leftover.dlq),
+    ((r.drainedAt - r.healedAt) / 1000).toFixed(1),
     probe,
     r.seconds.toFixed(1),
   ];
