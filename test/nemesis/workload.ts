@@ -27,10 +27,10 @@ export function buildWorkload(seed: number, w: WorkloadShape): Message[] {
   const ids = Array.from({ length: w.ids }, (_, i) => `${w.tag}-${i}`);
   const order: string[] = [...ids];
   for (let c = 0; c < Math.round(w.ids * w.copies); c++) {
-    const i = Math.floor(r() * ids.length);
-    // Half adjacent to the original (same batch), half at a random later place.
-    const at = c % 2 === 0 ? order.indexOf(ids[i]!) + 1 : order.indexOf(ids[i]!) + 1 + Math.floor(r() * (order.length - order.indexOf(ids[i]!)));
-    order.splice(at, 0, ids[i]!);
+    const id = ids[Math.floor(r() * ids.length)]!;
+    // Half right after the original (the same batch), half at a random later place.
+    const after = order.indexOf(id) + 1;
+    order.splice(c % 2 === 0 ? after : after + Math.floor(r() * (order.length - after + 1)), 0, id);
   }
   const sleepOf = new Map(ids.map((id) => [id, Math.round(r() * w.sleepMs)]));
   return order.map((id) => ({ id, data: { ledger: w.ledger, sleepMs: sleepOf.get(id), ...(w.sink && { sink: w.sink }) } }));
