@@ -5,7 +5,8 @@ export default defineConfig({
   test: {
     include: ['test/nemesis/**/*.test.ts'],
     fileParallelism: false,
-    testTimeout: 150_000,
+    // A run takes about 25 s; one that fails waits out its bounded waits (about 3.5 min at most) and still cleans up.
+    testTimeout: 300_000,
     hookTimeout: 60_000,
   },
 });
