@@ -31,6 +31,7 @@ import { chaosScheduler } from './lib/chaos.js';
 import { forEachKeys, startRedisServer, type RedisServer } from './lib/services.js';
 import { startRedisCluster, type RedisClusterHarness } from './lib/redis-cluster.js';
 import { recordSizes } from './lib/record-size.js';
+import { runNemesisBench } from './lib/nemesis.js';
 import { baseIndex, groupSeconds, messagesInWindow, runOrder, usPer } from './lib/steady.js';
 import { bytesPerRecord, callsDelta, commandsDelta, cpuOf, cpuSeconds, machineSeconds, mainThreadCpuSeconds, rabbitPid, readyStatsClient, redisSnapshot, statsClient, waitSettled } from './lib/system.js';
 import { prepareSink } from './lib/sinks.js';
@@ -84,6 +85,7 @@ interface RunOptions {
 /** Measurements that are not message runs: name -> what it says, and the run (returns a printable table). */
 const MEASUREMENTS: Record<string, { about: string; run(resultsDir: string): Promise<string> }> = {
   'record-size': { about: 'Redis memory per completion record (used_memory growth over 20,000 and 100,000 UUIDs) per store mode, with and without a 32-byte result', run: recordSizes },
+  nemesis: { about: 'a random fault schedule (seed printed, NEMESIS_SEED replays) over 3 pools; prints the fault timeline and the checker\'s outcome table (docs/nemesis.md)', run: runNemesisBench },
 };
 
 export async function main(argv: string[]): Promise<number> {
