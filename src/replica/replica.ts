@@ -23,6 +23,9 @@ import { createLogger, redactUrl, resolveLogFormat, type Logger } from '../commo
 import { resolveOptions, type OptionsInput, type PoolOptions } from '../common/options.js';
 import type { ReplicaEvents } from './item.js';
 import { Pipeline } from './pipeline.js';
+import { OutgoingChannel } from '../amqp/outgoing.js';
+import { Followups } from './followups.js';
+import { startOutboxDispatcher, type OutboxDispatcher } from './outbox-dispatcher.js';
 import { StoreGate } from './store-gate.js';
 import { checkAtomicMode } from './atomic-mode.js';
 import { loadTls } from '../common/tls.js';
@@ -50,6 +53,9 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   private readonly stopRequested = new AbortController();
   private readonly storeGate: StoreGate;
   private inboxCleanup?: { stop(): Promise<void> };
+  /** Follow-ups go out on a channel of their own on the consumer's connection. */
+  private readonly outgoing: OutgoingChannel;
+  private readonly outbox?: OutboxDispatcher;
   private stopping?: Promise<void>;
   private hurried = false;
   private stopSummary = (): void => {};
@@ -82,6 +88,10 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     // One slot per held lease: at most `prefetch` on a live channel, plus those of a
     // dead channel whose handlers still run (they finish and record their completions).
     this.board = new LeaseBoard(this.opts.prefetch * 4);
+    this.outgoing = new OutgoingChannel(() => this.consumer.connection);
+    const scope = scopeOf(this.opts);
+    if (this.opts.inboxUrl) this.outbox = startOutboxDispatcher(this.opts.inboxUrl, scope, this.outgoing, this.counters, this.log);
+    const followups = new Followups({ channel: this.outgoing, stats: this.counters, log: this.log, ...(this.outbox && { outbox: { db: this.outbox.db, scope } }) });
     this.pipeline = new Pipeline({
       opts: this.opts,
       log: this.log,
@@ -92,6 +102,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
       storeGate: this.storeGate,
       events: this,
       executor: () => this.executor,
+      followups,
     });
     this.executor = this.newExecutor(this.opts.threads);
   }
@@ -246,6 +257,8 @@ export class Replica extends EventEmitter<ReplicaEvents> {
 
   private async close(): Promise<void> {
     this.pipeline.close();
+    await this.outbox?.stop();
+    await this.outgoing.close();
     await this.consumer.close();
     await this.inboxCleanup?.stop();
     await this.executor.close().catch(() => {});

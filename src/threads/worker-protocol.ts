@@ -13,6 +13,7 @@
  * Both:           the LeaseBoard in shared memory (lease expiry, start times).
  */
 import type { RedisEffect } from '../store/effects.js';
+import type { Followup, FollowupConfig } from './followup-calls.js';
 import type { HandlerInfo } from './handler-module.js';
 import type { NotStarted } from './lease-board.js';
 import type { HandlerMessage } from '../amqp/message.js';
@@ -44,6 +45,8 @@ export interface Task {
   fencingToken: number;
   /** The handler span's W3C trace context, when tracing: the handler runs inside it. */
   traceparent?: string;
+  /** What ctx.publish needs to build follow-ups (absent: ctx.publish refuses). */
+  followups?: FollowupConfig;
 }
 
 export type WorkerTask =
@@ -80,8 +83,8 @@ export interface ErrorInfo {
   name: string;
   message: string;
   stack?: string;
-  /** Set by the runner (never by a handler's own error): BAD_EFFECT is dead-lettered at once, since no retry can succeed. */
-  code?: 'BAD_EFFECT';
+  /** Set by the runner (never by a handler's own error): dead-lettered at once, since no retry can succeed. */
+  code?: 'BAD_EFFECT' | 'BAD_FOLLOWUP';
 }
 
 export type TaskResult = { taskId: number } & (
@@ -93,6 +96,8 @@ export type TaskResult = { taskId: number } & (
       effects?: RedisEffect[];
       /** Inbox mode: the inbox row existed, so the handler did not run. */
       inboxDuplicate?: true;
+      /** Messages the handler published with ctx.publish, in call order (in inbox mode already in the outbox). */
+      followups?: Followup[];
     }
   /** The handler threw or rejected. */
   | { ok: false; error: ErrorInfo }
