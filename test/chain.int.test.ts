@@ -7,7 +7,8 @@
  */
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { main } from '../src/cli/main.js';
 import { followupId } from '../src/common/followup-ids.js';
 import { OUTBOX_TABLE } from '../src/store/outbox.js';
 import { LEDGER_HANDLER, body, executions, publishRaw, readLedger, testEnv, waitFor, type TestEnv } from './helpers/services.js';
@@ -99,8 +100,18 @@ describe('chains of services', () => {
       const rows = await db.query(`SELECT followup_id FROM ${OUTBOX_TABLE} WHERE queue = $1`, [a.queue]);
       expect(rows.rows.map((r: { followup_id: string }) => r.followup_id).sort()).toEqual([...expected].sort());
       expect(kills).toBeGreaterThanOrEqual(5);
+      // id show lists an id's follow-ups from the outbox.
+      let out = '';
+      const spy = vi.spyOn(process.stdout, 'write').mockImplementation((t) => ((out += String(t)), true));
+      try {
+        expect(await main(['id', 'show', 'c-1', '--queue', a.queue, '--prefix', a.prefix, '--inbox', PG_URL, '--json'])).toBe(0);
+      } finally {
+        spy.mockRestore();
+      }
+      expect(JSON.parse(out).followups.rows).toEqual([0, 1].map((n) => ({ position: n, id: followupId(a.queue, 'c-1', n), sent: true })));
       const m = await supA!.metrics();
-      console.info(`chain (inbox): ${IDS} ids -> ${expected.length} follow-ups, ${kills} replicas of A killed; A confirmed ${m.get('dedup_followups_published_total')} publishes`);
+      const dispatched = supA!.logs.filter((l) => l.msg === 'outbox: follow-ups left unsent were published').reduce((n, l) => n + Number(l.sent), 0);
+      console.info(`chain (inbox): ${IDS} ids -> ${expected.length} follow-ups, ${kills} replicas of A killed; A confirmed ${m.get('dedup_followups_published_total')} publishes, ${dispatched} by the outbox dispatcher`);
     } finally {
       await db.query(`DROP TABLE IF EXISTS ${table}`);
       await db.query(`DELETE FROM ${OUTBOX_TABLE} WHERE queue = $1`, [a.queue]);

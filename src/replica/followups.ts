@@ -42,8 +42,10 @@ export class Followups {
    * handed to `failed` with an error naming its first follow-up that was not confirmed.
    */
   async publish(items: Item[], failed: (item: Item, err: DedupPoolError) => void): Promise<Item[]> {
-    if (!items.some((i) => i.result?.followups)) return items;
-    const errors = await Promise.all(items.map((i) => (i.result?.followups ? this.send(i) : undefined)));
+    // A run whose lease was lost is not recorded (its redelivery runs again): its follow-ups wait for that run.
+    const sends = (i: Item): boolean => i.result?.followups !== undefined && !i.lost;
+    if (!items.some(sends)) return items;
+    const errors = await Promise.all(items.map((i) => (sends(i) ? this.send(i) : undefined)));
     items.forEach((item, k) => errors[k] && failed(item, errors[k]));
     return items.filter((_, k) => !errors[k]);
   }
