@@ -30,7 +30,7 @@ export interface OutboxDispatcher {
 }
 
 export function startOutboxDispatcher(url: string, scope: string, channel: OutgoingChannel, stats: ReplicaStats, log: Logger, everyMs = SWEEP_MS): OutboxDispatcher {
-  const db = new pg.Pool({ connectionString: url, max: 2 });
+  const db = new pg.Pool({ connectionString: url, max: 4 });
   db.on('error', () => {});
   let running: Promise<number> | undefined;
   const pass = async (): Promise<number> => {

@@ -12,10 +12,12 @@ export const OUTBOX_TABLE = 'dedup_outbox';
 
 /** One follow-up as it is stored and published (threads/followup-calls.ts builds them). */
 export interface OutboxMessage {
+  /** Which ctx.publish call of the run it came from, from 0. */
   position: number;
   exchange: string;
   routingKey: string;
   id: string;
+  /** JSON text, or raw bytes. */
   content: string | Uint8Array;
   contentType: string;
   persistent: boolean;

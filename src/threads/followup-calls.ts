@@ -12,6 +12,7 @@ import { MAX_ID_BYTES } from '../amqp/message.js';
 import { DedupPoolError } from '../common/errors.js';
 import { followupId } from '../common/followup-ids.js';
 import { TRACEPARENT, formatTraceparent } from '../common/tracing.js';
+import type { OutboxMessage } from '../store/outbox.js';
 
 /** What a thread needs to build follow-ups; it travels with each task. */
 export interface FollowupConfig {
@@ -23,7 +24,7 @@ export interface FollowupConfig {
   maxBytes: number;
 }
 
-export type HeaderValue = string | number | boolean;
+export type HeaderValue = OutboxMessage['headers'][string];
 
 export interface FollowupOptions {
   /** The follow-up's id; default: the body's id field, else derived (scope, incoming id, position). */
@@ -35,19 +36,8 @@ export interface FollowupOptions {
   persistent?: boolean;
 }
 
-/** One follow-up, ready to publish: the same on every run of the same handler input. */
-export interface Followup {
-  /** Which ctx.publish call of the run it came from, from 0. */
-  position: number;
-  exchange: string;
-  routingKey: string;
-  id: string;
-  /** JSON text, or raw bytes. */
-  content: string | Uint8Array;
-  contentType: string;
-  persistent: boolean;
-  headers: Record<string, HeaderValue>;
-}
+/** One follow-up, ready to publish: the same on every run of the same handler input (the outbox row's shape). */
+export type Followup = OutboxMessage;
 
 /** Headers every follow-up carries besides the handler's own. */
 export const FOLLOWUP_HEADERS = { id: 'x-message-id', of: 'x-dedup-followup-of' } as const;
@@ -120,7 +110,8 @@ export class FollowupCalls {
     if (!raw && o.contentType !== undefined) bad('contentType applies to Buffer bodies only (JSON bodies are application/json)');
     let content: string | Uint8Array;
     try {
-      content = raw ? body : JSON.stringify(own !== undefined ? body : { [cfg.idField]: id, data: body });
+      // A copy of exact size: a pooled Buffer's view would carry its whole pool to the main thread.
+      content = raw ? new Uint8Array(body) : JSON.stringify(own !== undefined ? body : { [cfg.idField]: id, data: body });
     } catch (err) {
       return bad(`body cannot be written as JSON: ${(err as Error).message}`);
     }
