@@ -7,12 +7,15 @@
  */
 import { fileURLToPath } from 'node:url';
 import type { GetMessage } from 'amqplib';
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HEADERS, Replica } from '../src/index.js';
 import { followupId } from '../src/common/followup-ids.js';
+import { OUTBOX_TABLE } from '../src/store/outbox.js';
 import { body, drain, executions, publishRaw, testEnv, waitFor, type TestEnv } from './helpers/services.js';
 
 const CHAIN = fileURLToPath(new URL('./fixtures/chain-handler.mjs', import.meta.url));
+const PG_URL = process.env.DEDUP_TEST_PG_URL ?? 'postgres://postgres:postgres@127.0.0.1:5432/test';
 const ATOMIC_PUBLISH = fileURLToPath(new URL('./fixtures/atomic-publish-handler.mjs', import.meta.url));
 
 describe('follow-up messages (ctx.publish)', () => {
@@ -134,5 +137,30 @@ describe('follow-up messages (ctx.publish)', () => {
     await waitFor(() => replica!.stats.deadLettered.BAD_FOLLOWUP === 1, 20_000, 'dead-lettered');
     expect((await deadLetters()).get('atomic-1')!.error).toMatch(/ctx.publish cannot be used by a Redis-atomic handler/);
     expect(await env.ch.checkQueue(next)).toMatchObject({ messageCount: 0 });
+  });
+
+  it('inbox mode: a follow-up the broker does not take after the commit stays in the outbox; the dispatcher sends it once it can', async () => {
+    env = await testEnv('fu-outbox');
+    const next = `${env.queue}.next`;
+    extraQueues.push(next);
+    const db = new pg.Pool({ connectionString: PG_URL });
+    const unsent = async () => (await db.query(`SELECT followup_id FROM ${OUTBOX_TABLE} WHERE queue = $1 AND sent_at IS NULL`, [env.queue])).rows.map((r: { followup_id: string }) => r.followup_id);
+    try {
+      replica = await start({ inboxUrl: PG_URL });
+      await publishRaw(env.ch, env.queue, [body('o-1', { ledger: env.ledger, next, followups: 2 })]);
+      // Committed with its follow-ups: acked although its queue does not exist yet.
+      await waitFor(() => replica!.stats.completed === 1, 20_000, 'completed');
+      expect(await unsent()).toEqual([0, 1].map((n) => followupId(env.queue, 'o-1', n)));
+      expect(replica.stats.deadLettered).toEqual({});
+      await env.ch.assertQueue(next, { durable: true });
+      await waitFor(async () => (await unsent()).length === 0, 30_000, 'dispatcher sent them');
+      const got = await drain(env.ch, next);
+      expect(got.map((m) => m.properties.messageId).sort()).toEqual([0, 1].map((n) => followupId(env.queue, 'o-1', n)).sort());
+      expect(executions(env.ledger).get('o-1')).toBe(1);
+    } finally {
+      await db.query(`DELETE FROM ${OUTBOX_TABLE} WHERE queue = $1`, [env.queue]);
+      await db.query('DELETE FROM dedup_inbox WHERE queue = $1', [env.queue]);
+      await db.end();
+    }
   });
 });
