@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../src/cli/main.js';
 import { followupId } from '../src/common/followup-ids.js';
 import { OUTBOX_TABLE } from '../src/store/outbox.js';
+import { outboxKey } from '../src/store/keys.js';
 import { LEDGER_HANDLER, body, executions, publishRaw, readLedger, testEnv, waitFor, type TestEnv } from './helpers/services.js';
 import { killReplicas, startSupervisor, stopSupervisor, type SupervisorProcess } from './helpers/supervisor.js';
 
@@ -82,6 +83,20 @@ describe('chains of services', () => {
     console.info(
       `chain: ${IDS} ids -> ${expected.length} follow-ups; ${kills} replicas of A killed; ${ranTwiceAtA} ids ran twice at A; B acked ${statusB.totals.duplicates.done + statusB.totals.duplicates['in-flight']} copies as duplicates`,
     );
+  });
+
+  it('Redis-atomic: A applies an effect per message, its follow-ups commit with it in the Redis outbox; every effect once, the outbox empty at the end', async () => {
+    a = await testEnv('chain-ra');
+    b = await testEnv('chain-rb');
+    const counters = `${a.prefix}:n:`;
+    const { expected, kills } = await runChain([], { counters });
+    await expectExactlyTheFollowups(expected);
+    const values = await a.redis.mget(plan(a.queue).ids.map((id) => `${counters}${id}`));
+    expect(values.filter((v) => v !== '1')).toEqual([]);
+    await waitFor(async () => (await a.redis.exists(outboxKey(a.prefix, a.queue))) === 0, 30_000, 'outbox empty');
+    expect(kills).toBeGreaterThanOrEqual(5);
+    const dispatched = supA!.logs.filter((l) => l.msg === 'outbox: follow-ups left unsent were published').reduce((n, l) => n + Number(l.sent), 0);
+    console.info(`chain (Redis-atomic): ${IDS} ids -> ${expected.length} follow-ups, ${kills} replicas of A killed; every effect applied once; ${dispatched} follow-ups sent by the outbox dispatcher`);
   });
 
   it('inbox mode: A writes through ctx.db, follow-ups go through the outbox; every outbox row sent at the end', async () => {

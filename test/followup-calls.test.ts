@@ -7,7 +7,7 @@ import { FollowupCalls, type FollowupConfig } from '../src/threads/followup-call
 
 const CFG: FollowupConfig = { scope: 'orders', idField: 'message_id', maxBytes: 200 };
 const log = pino({ level: 'silent' });
-const calls = (cfg: FollowupConfig | undefined = CFG, refused?: string) => new FollowupCalls(cfg, { id: 'in-1', headers: {} }, () => log, refused);
+const calls = (cfg: FollowupConfig | undefined = CFG) => new FollowupCalls(cfg, { id: 'in-1', headers: {} }, () => log);
 
 describe('follow-up ids', () => {
   it('are UUIDv8 from SHA-256 of the namespace and scope NUL id NUL position, the same on every call', () => {
@@ -69,9 +69,9 @@ describe('ctx.publish', () => {
     expect(c.list).toEqual([]);
   });
 
-  it('refuses every call when the run cannot publish (a Redis-atomic handler); ignores calls after the run', () => {
-    const refused = calls(CFG, 'not here');
-    expect(() => refused.publish('next', {})).toThrow(/follow-up 1 \(ctx.publish call 1\): not here/);
+  it('refuses every call where no follow-up config reached the thread; ignores calls after the run', () => {
+    const none = new FollowupCalls(undefined, { id: 'in-1', headers: {} }, () => log);
+    expect(() => none.publish('next', {})).toThrow(/follow-up 1 \(ctx.publish call 1\): ctx.publish is not available here/);
     const late = calls();
     late.close();
     late.publish('next', {});

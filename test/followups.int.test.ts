@@ -12,6 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { HEADERS, Replica } from '../src/index.js';
 import { followupId } from '../src/common/followup-ids.js';
 import { OUTBOX_TABLE } from '../src/store/outbox.js';
+import { outboxKey } from '../src/store/keys.js';
 import { body, drain, executions, publishRaw, testEnv, waitFor, type TestEnv } from './helpers/services.js';
 
 const CHAIN = fileURLToPath(new URL('./fixtures/chain-handler.mjs', import.meta.url));
@@ -120,7 +121,7 @@ describe('follow-up messages (ctx.publish)', () => {
     expect(replica.stats.completed).toBe(0);
   });
 
-  it('a follow-up over --max-bytes, and ctx.publish in a Redis-atomic handler: dead-lettered at once as BAD_FOLLOWUP', async () => {
+  it('a follow-up over --max-bytes: dead-lettered at once as BAD_FOLLOWUP', async () => {
     env = await testEnv('fu-bad');
     const next = await nextQueue();
     await publishRaw(env.ch, env.queue, [body('big-1', { ledger: env.ledger, next, bigBytes: 5000 })]);
@@ -130,13 +131,31 @@ describe('follow-up messages (ctx.publish)', () => {
     expect(dead.get('big-1')).toMatchObject({ reason: 'BAD_FOLLOWUP', attempts: 1 });
     expect(dead.get('big-1')!.error).toMatch(/follow-up 1 \(ctx.publish call 1\): body is \d+ bytes, over --max-bytes 4096 \(to queue '.*\.next'\)/);
     expect(await env.ch.checkQueue(next)).toMatchObject({ messageCount: 0 });
-    await replica.stop();
+  });
 
+  it('Redis-atomic: follow-ups commit with the effects in the outbox hash, go out after the script; one not taken then is sent by the dispatcher', async () => {
+    env = await testEnv('fu-atomic');
+    const next = `${env.queue}.next`;
+    extraQueues.push(next);
+    const counter = `${env.prefix}:counter`;
+    const outbox = outboxKey(env.prefix, env.queue);
     replica = await new Replica({ queue: env.queue, prefix: env.prefix, handler: ATOMIC_PUBLISH, threads: 1, logLevel: 'silent' }).start();
-    await publishRaw(env.ch, env.queue, [body('atomic-1', { next })]);
-    await waitFor(() => replica!.stats.deadLettered.BAD_FOLLOWUP === 1, 20_000, 'dead-lettered');
-    expect((await deadLetters()).get('atomic-1')!.error).toMatch(/ctx.publish cannot be used by a Redis-atomic handler/);
-    expect(await env.ch.checkQueue(next)).toMatchObject({ messageCount: 0 });
+    // No queue yet: the effect and the record commit, the follow-up waits in the outbox.
+    await publishRaw(env.ch, env.queue, [body('a-1', { counter, next })]);
+    await waitFor(() => replica!.stats.completed === 1, 20_000, 'completed');
+    expect(await env.redis.get(counter)).toBe('1');
+    expect(await env.redis.hkeys(outbox)).toEqual(['a-1\u00000']);
+    await env.ch.assertQueue(next, { durable: true });
+    await waitFor(async () => (await env.redis.exists(outbox)) === 0, 30_000, 'dispatcher sent it');
+    // With the queue there, the next one goes out right after its script.
+    await publishRaw(env.ch, env.queue, [body('a-2', { counter, next })]);
+    await waitFor(() => replica!.stats.completed === 2, 20_000, 'completed');
+    const got = await drain(env.ch, next);
+    expect(got.map((m) => m.properties.messageId).sort()).toEqual([followupId(env.queue, 'a-1', 0), followupId(env.queue, 'a-2', 0)].sort());
+    expect(JSON.parse(got[0]!.content.toString()).data.from).toMatch(/^a-[12]$/);
+    expect(await env.redis.get(counter)).toBe('2');
+    expect(await env.redis.exists(outbox)).toBe(0);
+    expect(replica.stats.followupsPublished).toBe(2);
   });
 
   it('inbox mode: a follow-up the broker does not take after the commit stays in the outbox; the dispatcher sends it once it can', async () => {

@@ -266,7 +266,7 @@ export class Pipeline {
   private async completeFinished(): Promise<void> {
     this.completing = false;
     const items = await this.deps.followups.publish(this.finished.splice(0), (item, err) => void this.failed(item, err));
-    const results = await completeItems(this.store, items, this.o.resultMaxBytes).catch((err: unknown) => items.map(() => err as Error));
+    const results = await completeItems(this.store, items, this.o.resultMaxBytes, this.deps.followups).catch((err: unknown) => items.map(() => err as Error));
     const unavailable: Item[] = [];
     items.forEach((item, i) => {
       const r = results[i]!;

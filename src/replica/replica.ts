@@ -14,7 +14,7 @@ import { openStore } from '../store/open-store.js';
 import { migrate, startInboxCleanup } from '../store/inbox.js';
 import { ConfigError, DedupPoolError, errorMessage } from '../common/errors.js';
 import { createExecutor, type Executor } from '../threads/executor.js';
-import { replicaClientName, scopeOf } from '../store/keys.js';
+import { outboxKey, replicaClientName, scopeOf } from '../store/keys.js';
 import { guardLayout } from '../store/layout.js';
 import { checkRedisVersions } from '../store/redis-version.js';
 import { routeRedisWarnings } from '../store/redis-warnings.js';
@@ -25,7 +25,8 @@ import type { ReplicaEvents } from './item.js';
 import { Pipeline } from './pipeline.js';
 import { OutgoingChannel } from '../amqp/outgoing.js';
 import { Followups } from './followups.js';
-import { startOutboxDispatcher, type OutboxDispatcher } from './outbox-dispatcher.js';
+import { startOutboxDispatcher, startRedisOutboxDispatcher, type Dispatcher } from './outbox-dispatcher.js';
+import type { Redis } from 'ioredis';
 import { StoreGate } from './store-gate.js';
 import { checkAtomicMode } from './atomic-mode.js';
 import { loadTls } from '../common/tls.js';
@@ -55,7 +56,8 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   private inboxCleanup?: { stop(): Promise<void> };
   /** Follow-ups go out on a channel of their own on the consumer's connection. */
   private readonly outgoing: OutgoingChannel;
-  private readonly outbox?: OutboxDispatcher;
+  /** Publish follow-ups left in an outbox: the Postgres one (--inbox), the Redis one (a single Redis). */
+  private readonly dispatchers: Dispatcher[] = [];
   private stopping?: Promise<void>;
   private hurried = false;
   private stopSummary = (): void => {};
@@ -90,8 +92,13 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     this.board = new LeaseBoard(this.opts.prefetch * 4);
     this.outgoing = new OutgoingChannel(() => this.consumer.connection);
     const scope = scopeOf(this.opts);
-    if (this.opts.inboxUrl) this.outbox = startOutboxDispatcher(this.opts.inboxUrl, scope, this.outgoing, this.counters, this.log);
-    const followups = new Followups({ channel: this.outgoing, stats: this.counters, log: this.log, ...(this.outbox && { outbox: { db: this.outbox.db, scope } }) });
+    const sending = { channel: this.outgoing, stats: this.counters, log: this.log };
+    const outbox = this.opts.inboxUrl ? startOutboxDispatcher(this.opts.inboxUrl, scope, sending) : undefined;
+    const redis = (): Redis => this.store.clients[0] as Redis;
+    const redisOutbox = this.store.mode === 'single' ? { redis, key: outboxKey(this.opts.prefix, scope) } : undefined;
+    if (outbox) this.dispatchers.push(outbox);
+    if (redisOutbox) this.dispatchers.push(startRedisOutboxDispatcher(redis, redisOutbox.key, sending));
+    const followups = new Followups({ ...sending, ...(outbox && { outbox: { db: outbox.db, scope } }), ...(redisOutbox && { redisOutbox }) });
     this.pipeline = new Pipeline({
       opts: this.opts,
       log: this.log,
@@ -145,6 +152,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
       await checkRedisVersions(this.store, this.redisNames);
       await guardLayout(this.store, opts, this.redisNames);
       await this.consumer.start(this.stopRequested.signal);
+      for (const d of this.dispatchers) d.start();
     } catch (err) {
       await this.close();
       throw err;
@@ -257,7 +265,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
 
   private async close(): Promise<void> {
     this.pipeline.close();
-    await this.outbox?.stop();
+    for (const d of this.dispatchers) await d.stop();
     await this.outgoing.close();
     await this.consumer.close();
     await this.inboxCleanup?.stop();

@@ -62,8 +62,6 @@ export class FollowupCalls {
     private readonly cfg: FollowupConfig | undefined,
     private readonly incoming: { id: string; headers: Record<string, unknown> },
     private readonly log: () => Logger,
-    /** Why ctx.publish cannot be used in this run at all (a Redis-atomic handler). */
-    private readonly refused?: string,
   ) {}
 
   /** The run is over: later calls are not sent (they are logged). */
@@ -90,7 +88,6 @@ export class FollowupCalls {
     const bad = (why: string): never => {
       throw new DedupPoolError('BAD_FOLLOWUP', `follow-up ${position + 1} (ctx.publish call ${position + 1}): ${why}`);
     };
-    if (this.refused) bad(this.refused);
     if (!this.cfg) bad('ctx.publish is not available here');
     const cfg = this.cfg!;
     if (args.length !== 2 && args.length !== 3 && args.length !== 4) bad(`takes (queue, body) or (exchange, routingKey, body, options?), not ${args.length} arguments`);
