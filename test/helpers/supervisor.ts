@@ -62,9 +62,12 @@ export function killReplicas(sup: SupervisorProcess, everyMs: number): { stop():
     void sup.status().then((s) => {
       const pids = s.slots.filter((x) => x.state === 'ready' && x.pid).map((x) => x.pid!);
       const pid = pids[Math.floor(Math.random() * pids.length)];
-      if (pid && pids.length >= 2) {
+      if (!pid || pids.length < 2) return;
+      try {
         process.kill(pid, 'SIGKILL');
         kills++;
+      } catch {
+        // It exited between the status and the kill (ESRCH): not a kill of ours.
       }
     }, () => {});
   }, everyMs);
