@@ -21,6 +21,8 @@ const IDS = 600;
 /** Slow enough handlers and small windows, so kills land between handlers' ends and their acks. */
 const CHAOS_POOL = ['--replicas', '3', '--threads', '2', '--concurrency', '2', '--prefetch', '8', '--lock-ttl', '1s', '--max-attempts', '50'];
 const KILL_EVERY_MS = 300;
+/** Each run takes 30-50 s here; its waits alone may take 270 s on a slow machine. */
+const CHAIN_TIMEOUT_MS = 300_000;
 
 /** Incoming ids of A, and the follow-up ids B must run: one or two per incoming id. */
 function plan(scope: string): { ids: string[]; followups: (id: string) => number; expected: string[] } {
@@ -83,7 +85,7 @@ describe('chains of services', () => {
     console.info(
       `chain: ${IDS} ids -> ${expected.length} follow-ups; ${kills} replicas of A killed; ${ranTwiceAtA} ids ran twice at A; B acked ${statusB.totals.duplicates.done + statusB.totals.duplicates['in-flight']} copies as duplicates`,
     );
-  });
+  }, CHAIN_TIMEOUT_MS);
 
   it('Redis-atomic: A applies an effect per message, its follow-ups commit with it in the Redis outbox; every effect once, the outbox empty at the end', async () => {
     a = await testEnv('chain-ra');
@@ -97,7 +99,7 @@ describe('chains of services', () => {
     expect(kills).toBeGreaterThanOrEqual(5);
     const dispatched = supA!.logs.filter((l) => l.msg === 'outbox: follow-ups left unsent were published').reduce((n, l) => n + Number(l.sent), 0);
     console.info(`chain (Redis-atomic): ${IDS} ids -> ${expected.length} follow-ups, ${kills} replicas of A killed; every effect applied once; ${dispatched} follow-ups sent by the outbox dispatcher`);
-  });
+  }, CHAIN_TIMEOUT_MS);
 
   it('inbox mode: A writes through ctx.db, follow-ups go through the outbox; every outbox row sent at the end', async () => {
     a = await testEnv('chain-ia');
@@ -132,5 +134,5 @@ describe('chains of services', () => {
       await db.query(`DELETE FROM ${OUTBOX_TABLE} WHERE queue = $1`, [a.queue]);
       await db.query(`DELETE FROM dedup_inbox WHERE queue = $1`, [a.queue]);
     }
-  });
+  }, CHAIN_TIMEOUT_MS);
 });
