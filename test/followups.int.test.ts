@@ -113,7 +113,7 @@ describe('follow-up messages (ctx.publish)', () => {
     env = await testEnv('fu-refused');
     const next = await nextQueue({ 'x-max-length': 0, 'x-overflow': 'reject-publish' });
     await publishRaw(env.ch, env.queue, [body('r-1', { ledger: env.ledger, next })]);
-    replica = await start({ maxAttempts: 2 });
+    replica = await start({ maxAttempts: 2, threads: 0 }); // the handler on the main thread: the same path
     await waitFor(() => replica!.stats.deadLettered.FOLLOWUP_REFUSED === 1, 30_000, 'dead-lettered');
     const dead = await deadLetters();
     expect(dead.get('r-1')!.error).toMatch(new RegExp(`follow-up 1 of 1 \\(id [0-9a-f-]{36}, to queue '${next}'\\) was not confirmed: broker refused`));

@@ -11,8 +11,6 @@ import { DedupPoolError, HandlerError, HandlerTimeoutError, LeaseLostError, Work
 import type { Logger } from '../common/logger.js';
 import type { PoolOptions } from '../common/options.js';
 import type { DedupStore } from '../store/dedup-store.js';
-import { scopeOf } from '../store/keys.js';
-import type { FollowupConfig } from '../threads/followup-calls.js';
 import type { Executor } from '../threads/executor.js';
 import type { LeaseBoard } from '../threads/lease-board.js';
 import type { Task, TaskResult } from '../threads/worker-protocol.js';
@@ -37,8 +35,6 @@ export class HandlerRuns {
   private readonly running = new Map<number, Item>();
   private nextTaskId = 1;
   private readonly clock: LeaseClock;
-  /** What ctx.publish needs on the handler's thread: the same for every task. */
-  private readonly followups: FollowupConfig;
 
   constructor(
     private readonly deps: {
@@ -53,7 +49,6 @@ export class HandlerRuns {
     },
   ) {
     const o = deps.opts;
-    this.followups = { scope: scopeOf(o), idField: o.idField, maxBytes: o.maxBytes };
     this.clock = new LeaseClock(deps.store, deps.board, { lockTtlMs: o.lockTtlMs, handlerTimeoutMs: o.handlerTimeoutMs, overdueAfterMs: o.overdueAfterMs }, {
       extended: () => (deps.stats.leaseExtensions += 1),
       lost: (h) => this.abort(h as Item, new LeaseLostError((h as Item).id)),
@@ -85,7 +80,6 @@ export class HandlerRuns {
         slot,
         message: { id: item.id, body: item.body, headers: item.headers, attempt: lease.fence, redelivered: item.d.msg.fields.redelivered },
         fencingToken: lease.fence,
-        followups: this.followups,
       };
       if (item.trace) item.task.traceparent = item.trace.handler({ 'dedup.fencing_token': lease.fence });
       item.executor = executor;

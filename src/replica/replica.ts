@@ -192,6 +192,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
         board: this.board,
         onResults: this.pipeline.onResults,
         ...(this.opts.inboxUrl && { inbox: { url: this.opts.inboxUrl, queue: scopeOf(this.opts), dedupTtlMs: this.opts.dedupTtlMs } }),
+        followups: { scope: scopeOf(this.opts), idField: this.opts.idField, maxBytes: this.opts.maxBytes },
       },
       this.log,
     );

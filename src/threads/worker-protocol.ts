@@ -33,6 +33,8 @@ export interface WorkerData {
   leaseBoard: SharedArrayBuffer;
   /** Postgres inbox mode: each handler call runs in a transaction with the inbox row. */
   inbox?: { url: string; queue: string; dedupTtlMs: number; poolSize: number };
+  /** What ctx.publish needs to build follow-ups (the same for every task). */
+  followups?: FollowupConfig;
 }
 
 /** One handler call. */
@@ -45,8 +47,6 @@ export interface Task {
   fencingToken: number;
   /** The handler span's W3C trace context, when tracing: the handler runs inside it. */
   traceparent?: string;
-  /** What ctx.publish needs to build follow-ups (absent: ctx.publish refuses). */
-  followups?: FollowupConfig;
 }
 
 export type WorkerTask =
@@ -122,7 +122,7 @@ export function resultsMessage(results: readonly TaskResult[], handlerMs: number
   const dedupResults: TaskResult[] = [];
   const okIds: number[] = [];
   for (const r of results) {
-    if (r.ok && r.resultJson === undefined && r.effects === undefined && r.inboxDuplicate === undefined) okIds.push(r.taskId);
+    if (r.ok && r.resultJson === undefined && r.effects === undefined && r.inboxDuplicate === undefined && r.followups === undefined) okIds.push(r.taskId);
     else dedupResults.push(r);
   }
   return { dedupResults, okIds, handlerMs };
