@@ -12,7 +12,7 @@ import { requireFresh } from '../src/store/fencing.js';
 import { INBOX_TABLE, inTransaction, migrate, startInboxCleanup } from '../src/store/inbox.js';
 import { createLogger } from '../src/common/logger.js';
 import { REDIS_URL, body, drain, publishRaw, testEnv, waitFor, type TestEnv } from './helpers/services.js';
-import { startSupervisor, type SupervisorProcess } from './helpers/supervisor.js';
+import { killReplicas, startSupervisor, type SupervisorProcess } from './helpers/supervisor.js';
 import { idState } from './helpers/records.js';
 
 export const PG_URL = process.env.DEDUP_TEST_PG_URL ?? 'postgres://postgres:postgres@127.0.0.1:5432/test';
@@ -30,27 +30,6 @@ const IDS = 600;
 const HANDLER_MS = 150;
 /** Slow enough handlers and small windows, so kills land in the middle of many handlers. */
 const CHAOS_POOL = ['--replicas', '3', '--threads', '2', '--concurrency', '2', '--prefetch', '8', '--lock-ttl', '1s', '--max-attempts', '50'];
-
-/** SIGKILL a random replica every `everyMs` (while another is up to carry on) until stopped; returns how many were killed. */
-function killReplicas(sup: SupervisorProcess, everyMs: number): { stop(): number } {
-  let kills = 0;
-  const timer = setInterval(() => {
-    void sup.status().then((s) => {
-      const pids = s.slots.filter((x) => x.state === 'ready' && x.pid).map((x) => x.pid!);
-      const pid = pids[Math.floor(Math.random() * pids.length)];
-      if (pid && pids.length >= 2) {
-        process.kill(pid, 'SIGKILL');
-        kills++;
-      }
-    }, () => {});
-  }, everyMs);
-  return {
-    stop() {
-      clearInterval(timer);
-      return kills;
-    },
-  };
-}
 
 describe('atomic modes', () => {
   let env: TestEnv;

@@ -23,6 +23,7 @@ const runner = new TaskRunner({
   board: new BoardView(data.leaseBoard, threadId),
   log: createLogger(data.logLevel, { thread: threadId }, data.logFormat),
   ...(inbox && data.inbox && { inbox: { pool: inbox, queue: data.inbox.queue, dedupTtlMs: data.inbox.dedupTtlMs } }),
+  ...(data.followups && { followups: data.followups }),
   post: (results, handlerMs) => parentPort!.postMessage(resultsMessage(results, handlerMs)),
 });
 

@@ -3,7 +3,7 @@
  * queue whose expired messages flow back to the work queue) and `<queue>.dlq`.
  */
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type Options } from 'amqplib';
-import { PublishError, errorMessage } from '../common/errors.js';
+import { PublishError, UnroutableError, errorMessage } from '../common/errors.js';
 import type { TlsFiles } from '../common/tls.js';
 
 export type QueueType = 'classic' | 'quorum';
@@ -168,15 +168,21 @@ function tracker(ch: Channel): { next: number; returned: Set<string> } {
  * down) after dropping it, so a returned message is a failed publish here.
  */
 export function publishConfirmed(ch: ConfirmChannel, queue: string, content: Buffer, props: Options.Publish): Promise<void> {
+  return publishConfirmedVia(ch, '', queue, content, props);
+}
+
+/** publishConfirmed through `exchange` with `routingKey` ('' is the default exchange: the key is a queue). */
+export function publishConfirmedVia(ch: ConfirmChannel, exchange: string, routingKey: string, content: Buffer, props: Options.Publish): Promise<void> {
   const t = tracker(ch);
   const tag = String(++t.next);
+  const queue = exchange === '' ? routingKey : `exchange ${exchange} routing key ${routingKey}`;
   return new Promise((resolve, reject) => {
     try {
-      ch.sendToQueue(queue, content, { ...props, headers: { ...props.headers, [PUBLISH_TAG]: tag }, mandatory: true }, (err) => {
+      ch.publish(exchange, routingKey, content, { ...props, headers: { ...props.headers, [PUBLISH_TAG]: tag }, mandatory: true }, (err) => {
         // The broker sends a return before the confirm of the same message.
         const returned = t.returned.delete(tag);
         if (err) reject(new PublishError(`broker refused a message for ${queue}`, { cause: err }));
-        else if (returned) reject(new PublishError(`no queue took the message for ${queue}: it is missing, or its node is down`));
+        else if (returned) reject(new UnroutableError(`no queue took the message for ${queue}: it is missing, or its node is down`));
         else resolve();
       });
     } catch (err) {

@@ -125,6 +125,11 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     return this.conn ? redactUrl(this.opts.amqpUrls[this.node]!) : undefined;
   }
 
+  /** The connection now, if any: follow-ups go out on a channel of their own on it (outgoing.ts). */
+  get connection(): ChannelModel | undefined {
+    return this.conn;
+  }
+
   /** Consuming now (connected, subscribed, not paused). */
   get consuming(): boolean {
     return this.consumerTag !== undefined;

@@ -11,6 +11,7 @@ import { redactUrl } from '../common/logger.js';
 import { scopeOf } from '../store/keys.js';
 import { OPTION_SPECS, checkOption, type OptionSpec, type PoolOptions } from '../common/options.js';
 import { decodeRecord } from '../store/records.js';
+import { lookUpFollowups, type FollowupLookup } from './id-followups.js';
 import { loadTls, type TlsFiles } from '../common/tls.js';
 import { optionFlag } from './pool-flags.js';
 import { CliFailure, EXIT, type Command } from './types.js';
@@ -19,6 +20,7 @@ import { CliFailure, EXIT, type Command } from './types.js';
 const STORE_FLAGS = ['queue', 'redis', 'redis-cluster', 'prefix', 'dedup-scope', 'dedup-ttl', 'dedup-buckets', 'tls-ca', 'tls-cert', 'tls-key'];
 export const STORE_SPECS = (OPTION_SPECS as readonly OptionSpec[]).filter((s) => STORE_FLAGS.includes(s.flag));
 const AMQP_SPEC = (OPTION_SPECS as readonly OptionSpec[]).find((s) => s.flag === 'amqp')!;
+const INBOX_SPEC = (OPTION_SPECS as readonly OptionSpec[]).find((s) => s.flag === 'inbox')!;
 /** Reading the dead-letter queue gives up after this long: the report then says it cannot tell. */
 const DLQ_READ_MS = 10_000;
 
@@ -42,6 +44,8 @@ export interface IdReport {
   lease?: { token: string; leftMs: number };
   fencingToken?: number;
   deadLetters: DeadLetterLookup;
+  /** Inbox mode (`--inbox`): the follow-ups its handler published, from the outbox. */
+  followups?: FollowupLookup;
 }
 
 export async function showId(store: DedupStore, where: { prefix: string; scope: string }, id: string, deadLetters: DeadLetterLookup): Promise<IdReport> {
@@ -101,6 +105,9 @@ function describe(r: IdReport): string {
   for (const c of 'copies' in d ? d.copies : []) {
     lines.push(`  dead letter       in ${d.queue}: ${c.reason} (${c.detail}), ${c.when ?? 'time unknown'}${c.attempts === null ? '' : `, after ${c.attempts} attempt(s)`}`);
   }
+  const f = r.followups;
+  if (f && 'unreadable' in f) lines.push(`  follow-ups        outbox not read: ${f.unreadable}`);
+  else if (f) lines.push(`  follow-ups        ${f.rows.length === 0 ? 'none in the outbox' : f.rows.map((x) => `${x.id} (${x.sent ? 'sent' : 'not sent yet'})`).join(', ')}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -138,6 +145,7 @@ Exit codes: 0 done; 1 forget refused (the id is running) or Redis unreachable; 2
   flags: [
     ...STORE_SPECS.map((s) => optionFlag(s)),
     optionFlag(AMQP_SPEC, { doc: 'show: RabbitMQ, to look for the id in Q.dlq' }),
+    optionFlag(INBOX_SPEC, { doc: 'show: the inbox database, to list the follow-up ids its handler published (the outbox)' }),
     { name: 'json', type: 'boolean', doc: 'show: print the report as one JSON object' },
   ],
   positionals: 2,
@@ -155,6 +163,8 @@ Exit codes: 0 done; 1 forget refused (the id is running) or Redis unreachable; 2
       if (action === 'show') {
         const amqpUrl = checkOption(AMQP_SPEC, (typeof flags.amqp === 'string' ? flags.amqp : undefined) ?? env[AMQP_SPEC.env] ?? AMQP_SPEC.default) as string;
         const report = await showId(store, { prefix: opts.prefix, scope }, target, await lookUpDeadLetters(opts.queue, amqpUrl, target, tls));
+        const inbox = typeof flags.inbox === 'string' ? flags.inbox : env[INBOX_SPEC.env];
+        if (inbox) report.followups = await lookUpFollowups(checkOption(INBOX_SPEC, inbox) as string, scope, target);
         process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : describe(report));
         return EXIT.OK;
       }

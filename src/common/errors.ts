@@ -12,6 +12,12 @@ export type ErrorCode =
   | 'WORKER_DIED'
   | 'HANDLER_TIMEOUT'
   | 'BAD_EFFECT'
+  /** A ctx.publish call that can never be sent (bad arguments, a body over --max-bytes). */
+  | 'BAD_FOLLOWUP'
+  /** A follow-up the broker could not route (no such exchange, no queue bound). */
+  | 'FOLLOWUP_UNROUTABLE'
+  /** A follow-up the broker did not confirm (refused, or its channel closed). */
+  | 'FOLLOWUP_REFUSED'
   | 'STALE_TOKEN'
   | 'MAX_ATTEMPTS'
   | 'PUBLISH_FAILED'
@@ -123,6 +129,9 @@ export class PublishError extends DedupPoolError {
     super('PUBLISH_FAILED', message, options);
   }
 }
+
+/** The broker returned a mandatory publish: no queue took it (none bound, or a classic queue's node is down). */
+export class UnroutableError extends PublishError {}
 
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

@@ -11,3 +11,4 @@ export * from './errors.js';
 export { resolveOptions, withDefaults, validate, OPTION_SPECS, type PoolOptions, type OptionsInput, type IdSource } from './options.js';
 export { redactUrl, redactSecrets } from './redact.js';
 export { retryDelay } from './backoff.js';
+export { followupId, FOLLOWUP_NAMESPACE } from './followup-ids.js';

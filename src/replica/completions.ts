@@ -6,6 +6,7 @@
 import { DedupPoolError, StoreUnavailableError } from '../common/errors.js';
 import { encodeRecord, type DedupStore } from '../store/dedup-store.js';
 import { checkEffects } from '../store/effects.js';
+import type { Followups } from './followups.js';
 import type { Item } from './item.js';
 
 /** Tries of a complete call that failed for want of Redis, before its messages are requeued. */
@@ -18,7 +19,8 @@ const COMPLETE_TRIES = 3;
  */
 export type Completion = boolean | Error;
 
-export async function completeItems(store: DedupStore, items: Item[], resultMaxBytes: number): Promise<Completion[]> {
+/** `followups`: a run with effects stores its follow-ups in the Redis outbox in the same script, and publishes them after it. */
+export async function completeItems(store: DedupStore, items: Item[], resultMaxBytes: number, followups?: Pick<Followups, 'outboxEffects' | 'afterCommit'>): Promise<Completion[]> {
   const out: Completion[] = new Array<Completion>(items.length);
   const record = (item: Item): string => encodeRecord(item.print, item.result!.resultJson, resultMaxBytes);
   const plain: number[] = [];
@@ -29,8 +31,12 @@ export async function completeItems(store: DedupStore, items: Item[], resultMaxB
     if (typeof effects === 'string') out[i] = new DedupPoolError('BAD_EFFECT', effects);
     else if (effects.length === 0) plain.push(i);
     else {
-      const done = store.completeWithEffects(item.lease, record(item), effects);
-      withEffects.push(done.then((r) => void (out[i] = r), (err: unknown) => void (out[i] = err instanceof Error ? err : new Error(String(err)))));
+      const done = store.completeWithEffects(item.lease, record(item), [...effects, ...(followups?.outboxEffects(item) ?? [])]);
+      const committed = async (r: boolean): Promise<void> => {
+        if (r) await followups?.afterCommit(item);
+        out[i] = r;
+      };
+      withEffects.push(done.then(committed, (err: unknown) => void (out[i] = err instanceof Error ? err : new Error(String(err)))));
     }
   });
   // A try again carries only what Redis did not answer: a record written by an earlier

@@ -118,7 +118,7 @@ export class HandlerRuns {
       } else if ('notStarted' in r || ('died' in r && !r.started)) {
         outcomes.notStarted(item, item.lost || ('notStarted' in r && r.notStarted === 'lease-expired'));
       } else if ('died' in r) outcomes.failed(item, this.deathOf(item, r.died), true);
-      else outcomes.failed(item, r.error.code === 'BAD_EFFECT' ? new DedupPoolError('BAD_EFFECT', r.error.message) : new HandlerError(r.error.message, r.error.stack), false);
+      else outcomes.failed(item, r.error.code ? new DedupPoolError(r.error.code, r.error.message) : new HandlerError(r.error.message, r.error.stack), false);
     }
     if (again.length > 0) {
       const executor = this.deps.executor();

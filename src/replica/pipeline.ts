@@ -10,7 +10,8 @@
  *   3. Run        one message per thread's share of the batch; up to --concurrency
  *                 handlers at once per thread. The lease clock renews every held lease
  *                 (handler-runs.ts).
- *   4. Complete   one script call writes the records (with the dedup-window TTL) of
+ *   4. Complete   follow-ups (ctx.publish) are published and confirmed first (followups.ts);
+ *                 one script call writes the records (with the dedup-window TTL) of
  *                 everything that finished in a turn and ends those leases
  *                 (completions.ts); then ack, coalesced per channel (amqp/acks.ts).
  *   5. Fail       per message: retry with backoff through `<queue>.retry`, or dead-letter
@@ -35,6 +36,7 @@ import type { Executor } from '../threads/executor.js';
 import type { LeaseBoard } from '../threads/lease-board.js';
 import type { TaskResult } from '../threads/worker-protocol.js';
 import { completeItems } from './completions.js';
+import type { Followups } from './followups.js';
 import { HandlerRuns } from './handler-runs.js';
 import { IdDisagreements } from './id-disagreements.js';
 import { Parking } from './parking.js';
@@ -58,6 +60,8 @@ export interface PipelineDeps {
   events: EventEmitter<ReplicaEvents>;
   /** The executor new tasks go to (it changes when threads are resized). */
   executor(): Executor;
+  /** Sends handlers' follow-up messages, confirmed, before their completions are recorded. */
+  followups: Followups;
 }
 
 export class Pipeline {
@@ -258,12 +262,11 @@ export class Pipeline {
 
   // ---- 4. complete ----------------------------------------------------------------
 
-  /** One complete call for everything that finished in this turn (completions.ts), then the acks. */
+  /** Follow-ups confirmed (followups.ts), one complete call for what finished in this turn (completions.ts), then the acks. */
   private async completeFinished(): Promise<void> {
     this.completing = false;
-    const items = this.finished;
-    this.finished = [];
-    const results = await completeItems(this.store, items, this.o.resultMaxBytes).catch((err: unknown) => items.map(() => err as Error));
+    const items = await this.deps.followups.publish(this.finished.splice(0), (item, err) => void this.failed(item, err));
+    const results = await completeItems(this.store, items, this.o.resultMaxBytes, this.deps.followups).catch((err: unknown) => items.map(() => err as Error));
     const unavailable: Item[] = [];
     items.forEach((item, i) => {
       const r = results[i]!;
@@ -296,8 +299,8 @@ export class Pipeline {
     if (this.stopping && item.abortedAt > 0 && !item.timedOut) return this.releaseAndRequeue(item, 'keep', 'draining');
     const { lease } = item;
     const stack = err instanceof HandlerError ? err.remoteStack : undefined;
-    // A refused effect fails the same way on every attempt: no retry.
-    if (lease.fence >= this.o.maxAttempts || err.code === 'BAD_EFFECT') return this.deadLetter(item, err.code, err.message, stack);
+    // A refused effect or follow-up fails the same way on every attempt: no retry.
+    if (lease.fence >= this.o.maxAttempts || err.code === 'BAD_EFFECT' || err.code === 'BAD_FOLLOWUP') return this.deadLetter(item, err.code, err.message, stack);
     await this.store.release(lease).catch((releaseErr: unknown) => {
       // Not fatal: the lease expires by itself; the retry waits at most that long.
       this.log.warn({ msgId: item.id, err: errorMessage(releaseErr) }, 'could not release lease after a failure');

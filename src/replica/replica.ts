@@ -14,7 +14,7 @@ import { openStore } from '../store/open-store.js';
 import { migrate, startInboxCleanup } from '../store/inbox.js';
 import { ConfigError, DedupPoolError, errorMessage } from '../common/errors.js';
 import { createExecutor, type Executor } from '../threads/executor.js';
-import { replicaClientName, scopeOf } from '../store/keys.js';
+import { outboxKey, replicaClientName, scopeOf } from '../store/keys.js';
 import { guardLayout } from '../store/layout.js';
 import { checkRedisVersions } from '../store/redis-version.js';
 import { routeRedisWarnings } from '../store/redis-warnings.js';
@@ -23,6 +23,10 @@ import { createLogger, redactUrl, resolveLogFormat, type Logger } from '../commo
 import { resolveOptions, type OptionsInput, type PoolOptions } from '../common/options.js';
 import type { ReplicaEvents } from './item.js';
 import { Pipeline } from './pipeline.js';
+import { OutgoingChannel } from '../amqp/outgoing.js';
+import { Followups } from './followups.js';
+import { startOutboxDispatcher, startRedisOutboxDispatcher, type Dispatcher } from './outbox-dispatcher.js';
+import type { Redis } from 'ioredis';
 import { StoreGate } from './store-gate.js';
 import { checkAtomicMode } from './atomic-mode.js';
 import { loadTls } from '../common/tls.js';
@@ -50,6 +54,10 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   private readonly stopRequested = new AbortController();
   private readonly storeGate: StoreGate;
   private inboxCleanup?: { stop(): Promise<void> };
+  /** Follow-ups go out on a channel of their own on the consumer's connection. */
+  private readonly outgoing: OutgoingChannel;
+  /** Publish follow-ups left in an outbox: the Postgres one (--inbox), the Redis one (a single Redis). */
+  private readonly dispatchers: Dispatcher[] = [];
   private stopping?: Promise<void>;
   private hurried = false;
   private stopSummary = (): void => {};
@@ -82,6 +90,15 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     // One slot per held lease: at most `prefetch` on a live channel, plus those of a
     // dead channel whose handlers still run (they finish and record their completions).
     this.board = new LeaseBoard(this.opts.prefetch * 4);
+    this.outgoing = new OutgoingChannel(() => this.consumer.connection);
+    const scope = scopeOf(this.opts);
+    const sending = { channel: this.outgoing, stats: this.counters, log: this.log };
+    const outbox = this.opts.inboxUrl ? startOutboxDispatcher(this.opts.inboxUrl, scope, sending) : undefined;
+    const redis = (): Redis => this.store.clients[0] as Redis;
+    const redisOutbox = this.store.mode === 'single' ? { redis, key: outboxKey(this.opts.prefix, scope) } : undefined;
+    if (outbox) this.dispatchers.push(outbox);
+    if (redisOutbox) this.dispatchers.push(startRedisOutboxDispatcher(redis, redisOutbox.key, sending));
+    const followups = new Followups({ ...sending, ...(outbox && { outbox: { db: outbox.db, scope } }), ...(redisOutbox && { redisOutbox }) });
     this.pipeline = new Pipeline({
       opts: this.opts,
       log: this.log,
@@ -92,6 +109,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
       storeGate: this.storeGate,
       events: this,
       executor: () => this.executor,
+      followups,
     });
     this.executor = this.newExecutor(this.opts.threads);
   }
@@ -134,6 +152,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
       await checkRedisVersions(this.store, this.redisNames);
       await guardLayout(this.store, opts, this.redisNames);
       await this.consumer.start(this.stopRequested.signal);
+      for (const d of this.dispatchers) d.start();
     } catch (err) {
       await this.close();
       throw err;
@@ -173,6 +192,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
         board: this.board,
         onResults: this.pipeline.onResults,
         ...(this.opts.inboxUrl && { inbox: { url: this.opts.inboxUrl, queue: scopeOf(this.opts), dedupTtlMs: this.opts.dedupTtlMs } }),
+        followups: { scope: scopeOf(this.opts), idField: this.opts.idField, maxBytes: this.opts.maxBytes },
       },
       this.log,
     );
@@ -246,6 +266,8 @@ export class Replica extends EventEmitter<ReplicaEvents> {
 
   private async close(): Promise<void> {
     this.pipeline.close();
+    for (const d of this.dispatchers) await d.stop();
+    await this.outgoing.close();
     await this.consumer.close();
     await this.inboxCleanup?.stop();
     await this.executor.close().catch(() => {});

@@ -103,6 +103,8 @@ export interface ReplicaStats {
   waitShortfalls: number;
   /** Messages whose id sources (--id-from) held different ids; each ran under the first. */
   idDisagreements: number;
+  /** Follow-up messages (ctx.publish) the broker confirmed; a rerun's copies count again. */
+  followupsPublished: number;
   /** From a task handed to its thread to its result back (queueing in the thread included). */
   handler: Histogram;
   /** From the handler's end to the ack (completion record, then ack). */
@@ -130,6 +132,7 @@ export function newStats(): ReplicaStats {
     redisCalls: 0,
     waitShortfalls: 0,
     idDisagreements: 0,
+    followupsPublished: 0,
     handler: newHistogram(),
     handlerToAck: newHistogram(),
   };
@@ -160,6 +163,7 @@ export function sumStats(list: ReplicaStats[]): ReplicaStats {
     out.redisCalls += s.redisCalls;
     out.waitShortfalls += s.waitShortfalls;
     out.idDisagreements += s.idDisagreements;
+    out.followupsPublished += s.followupsPublished ?? 0;
     addHistogram(out.handler, s.handler);
     addHistogram(out.handlerToAck, s.handlerToAck);
   }

@@ -17,3 +17,4 @@ export { checkEffects, EFFECT_COMMANDS, type RedisEffect } from './effects.js';
 export { requireFresh } from './fencing.js';
 export { checkRedisVersions, MIN_REDIS_VERSION } from './redis-version.js';
 export { migrate as migrateInbox, INBOX_TABLE } from './inbox.js';
+export { OUTBOX_TABLE, outboxOf } from './outbox.js';

@@ -14,6 +14,7 @@
  *   <prefix>:<scope>:fence:{<bucket>}:<id>      grant counter: fencing token and attempt count
  *   <prefix>:done:<id>                          record of versions before scopes, still read
  *   <prefix>:<scope>:layout                     the record layout settings (src/store/layout.ts)
+ *   <prefix>:<scope>:outbox                     Redis-atomic mode: follow-ups committed with effects, until sent
  *
  * Ids go into key names as they are when short and printable; otherwise (long ids,
  * control characters) as a SHA-256, so a hostile id can never make a key huge or
@@ -110,6 +111,11 @@ export function keysFor(prefix: string, scope: string, { buckets = DEFAULT_BUCKE
     lock: (raw) => keyOf(prefixes[2], id(raw)),
     fence: (raw) => keyOf(prefixes[3], id(raw)),
   };
+}
+
+/** Redis-atomic mode's outbox hash of a scope (store/redis-outbox.ts). */
+export function outboxKey(prefix: string, scope: string): string {
+  return `${prefix}:${scope}:outbox`;
 }
 
 const keyOf = (prefix: string, k: { tag: string; part: string }): string => `${prefix}${k.tag}:${k.part}`;

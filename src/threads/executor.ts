@@ -13,6 +13,7 @@ import { BoardView, LeaseBoard } from './lease-board.js';
 import type { Logger } from '../common/logger.js';
 import { builtFile } from '../common/paths.js';
 import type { HandlerInfo } from './handler-module.js';
+import type { FollowupConfig } from './followup-calls.js';
 import { TaskRunner } from './task-runner.js';
 import { packTasks, resultsOf, type ControlMessage, type ProbeResult, type ResultsMessage, type Task, type TaskResult, type WorkerData, type WorkerTask } from './worker-protocol.js';
 
@@ -29,6 +30,8 @@ export interface ExecutorOptions {
   board: LeaseBoard;
   /** Postgres inbox mode. */
   inbox?: { url: string; queue: string; dedupTtlMs: number };
+  /** What ctx.publish needs to build follow-ups. */
+  followups?: FollowupConfig;
   /** Receives results in batches, including those of tasks whose thread died. */
   onResults(results: TaskResult[]): void;
 }
@@ -138,6 +141,7 @@ class ThreadExecutor implements Executor {
       logFormat: opts.logFormat ?? 'json',
       leaseBoard: opts.board.buffer,
       ...(opts.inbox && { inbox: { ...opts.inbox, poolSize: opts.concurrency } }),
+      ...(opts.followups && { followups: opts.followups }),
     };
     this.control = new BroadcastChannel(controlChannel);
     this.control.unref();
@@ -278,6 +282,7 @@ class InlineExecutor implements Executor {
       board: new BoardView(opts.board.buffer, threadId),
       log,
       ...(this.inbox && opts.inbox && { inbox: { pool: this.inbox, queue: opts.inbox.queue, dedupTtlMs: opts.inbox.dedupTtlMs } }),
+      ...(opts.followups && { followups: opts.followups }),
       post: opts.onResults,
     });
   }

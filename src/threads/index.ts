@@ -9,3 +9,4 @@
  * May import: common, store (the handler side of the atomic modes), amqp (the message type).
  */
 export type { HandlerContext } from './task-runner.js';
+export type { FollowupOptions, PublishFn } from './followup-calls.js';

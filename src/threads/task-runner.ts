@@ -16,6 +16,8 @@ import type { BoardView } from './lease-board.js';
 import { withTraceparent } from '../common/tracing.js';
 import type { HandlerMessage } from '../amqp/message.js';
 import type { ErrorInfo, Task, TaskResult } from './worker-protocol.js';
+import { FollowupCalls, type FollowupConfig, type PublishFn } from './followup-calls.js';
+import { insertOutbox } from '../store/outbox.js';
 
 export interface HandlerContext {
   /** Grows with every lease granted for this id: pass it to sinks that reject stale writers. */
@@ -30,6 +32,12 @@ export interface HandlerContext {
   redis(command: string, key: string, ...args: (string | number)[]): void;
   /** Postgres inbox mode (--inbox): a client inside the transaction that also records the message id. */
   readonly db?: pg.PoolClient;
+  /**
+   * Publish a follow-up message once this handler succeeds (docs/chains.md): `(queue, body)`
+   * on the default exchange, or `(exchange, routingKey, body, options?)`. Its id is derived
+   * from the scope, this message's id and the call's position, so a rerun sends the same ids.
+   */
+  readonly publish: PublishFn;
 }
 
 const INBOX_NO_REDIS =
@@ -44,6 +52,8 @@ export interface TaskRunnerOptions {
   log: Logger;
   /** Postgres inbox mode: the pool and what goes into each inbox row. */
   inbox?: { pool: pg.Pool; queue: string; dedupTtlMs: number };
+  /** What ctx.publish needs to build follow-ups (absent: ctx.publish refuses). */
+  followups?: FollowupConfig;
   /** Receives the results of one turn, and how long their handler calls took in all (ms). */
   post(results: TaskResult[], handlerMs: number): void;
 }
@@ -142,16 +152,22 @@ export class TaskRunner {
         // Redis effects would commit after the inbox row, in another store: a crash between the
         // two would leave the redelivery an inbox duplicate, acked without them. Refused whole.
         const outcome = await inTransaction(pool, entry, async (db) => {
-          ctx = new TaskContext(task, running, this.opts.log, INBOX_NO_REDIS, db);
+          ctx = new TaskContext(task, running, this.opts.log, this.opts.followups, INBOX_NO_REDIS, db);
           const value = await fn(task.message, ctx);
-          if (ctx.misused) throw ctx.misused; // the handler caught it: its transaction still rolls back
+          const misuse = ctx.misused ?? ctx.calls?.misuse;
+          if (misuse) throw misuse; // the handler caught it: its transaction still rolls back
+          // Follow-ups commit with the inbox row, or not at all.
+          if (ctx.calls) await insertOutbox(db, entry, ctx.calls.list);
           return value;
         });
         if (outcome.duplicate) return { taskId, ok: true, inboxDuplicate: true };
         result = outcome.value;
       } else {
-        result = await fn(task.message, (ctx = new TaskContext(task, running, this.opts.log)));
+        result = await fn(task.message, (ctx = new TaskContext(task, running, this.opts.log, this.opts.followups)));
       }
+      const calls = ctx?.calls;
+      calls?.close();
+      if (calls?.misuse) throw calls.misuse;
       const resultJson = result === undefined ? undefined : safeJson(result);
       const effects = ctx?.effects;
       return {
@@ -159,9 +175,13 @@ export class TaskRunner {
         ok: true,
         ...(resultJson !== undefined && { resultJson }),
         ...(effects !== undefined && effects.length > 0 && { effects }),
+        ...(calls !== undefined && calls.list.length > 0 && { followups: calls.list }),
       };
     } catch (err) {
       const misused = ctx?.misused;
+      const calls = ctx?.calls;
+      calls?.close();
+      if (calls?.misuse && !misused) return { taskId, ok: false, error: { ...describeError(calls.misuse), code: 'BAD_FOLLOWUP' } };
       return { taskId, ok: false, error: misused ? { ...describeError(misused), code: 'BAD_EFFECT' } : describeError(err) };
     }
   }
@@ -199,6 +219,8 @@ class TaskContext implements HandlerContext {
   effects?: RedisEffect[];
   /** Set when ctx.redis was refused (inbox mode): the message fails as BAD_EFFECT even if the handler caught it. */
   misused?: Error;
+  /** Its ctx.publish calls, made on the first. */
+  calls?: FollowupCalls;
   private childLog?: Logger;
   private redisFn?: HandlerContext['redis'];
 
@@ -206,6 +228,7 @@ class TaskContext implements HandlerContext {
     private readonly task: Task,
     private readonly running: Running,
     private readonly baseLog: Logger,
+    private readonly followups: FollowupConfig | undefined,
     /** Why ctx.redis is refused here, if it is. */
     private readonly noRedis?: string,
     readonly db?: pg.PoolClient,
@@ -226,6 +249,11 @@ class TaskContext implements HandlerContext {
 
   get log(): Logger {
     return (this.childLog ??= this.baseLog.child({ msgId: this.task.message.id, attempt: this.task.message.attempt }));
+  }
+
+  /** Bound to the run's follow-ups (made on first use), so `const { publish } = ctx` works too. */
+  get publish(): PublishFn {
+    return (this.calls ??= new FollowupCalls(this.followups, this.task.message, () => this.baseLog)).publish;
   }
 
   /** A function of its own (made once), so `const { redis } = ctx` works too. */

@@ -13,6 +13,7 @@
  * Both:           the LeaseBoard in shared memory (lease expiry, start times).
  */
 import type { RedisEffect } from '../store/effects.js';
+import type { Followup, FollowupConfig } from './followup-calls.js';
 import type { HandlerInfo } from './handler-module.js';
 import type { NotStarted } from './lease-board.js';
 import type { HandlerMessage } from '../amqp/message.js';
@@ -32,6 +33,8 @@ export interface WorkerData {
   leaseBoard: SharedArrayBuffer;
   /** Postgres inbox mode: each handler call runs in a transaction with the inbox row. */
   inbox?: { url: string; queue: string; dedupTtlMs: number; poolSize: number };
+  /** What ctx.publish needs to build follow-ups (the same for every task). */
+  followups?: FollowupConfig;
 }
 
 /** One handler call. */
@@ -80,8 +83,8 @@ export interface ErrorInfo {
   name: string;
   message: string;
   stack?: string;
-  /** Set by the runner (never by a handler's own error): BAD_EFFECT is dead-lettered at once, since no retry can succeed. */
-  code?: 'BAD_EFFECT';
+  /** Set by the runner (never by a handler's own error): dead-lettered at once, since no retry can succeed. */
+  code?: 'BAD_EFFECT' | 'BAD_FOLLOWUP';
 }
 
 export type TaskResult = { taskId: number } & (
@@ -93,6 +96,8 @@ export type TaskResult = { taskId: number } & (
       effects?: RedisEffect[];
       /** Inbox mode: the inbox row existed, so the handler did not run. */
       inboxDuplicate?: true;
+      /** Messages the handler published with ctx.publish, in call order (in inbox mode already in the outbox). */
+      followups?: Followup[];
     }
   /** The handler threw or rejected. */
   | { ok: false; error: ErrorInfo }
@@ -117,7 +122,7 @@ export function resultsMessage(results: readonly TaskResult[], handlerMs: number
   const dedupResults: TaskResult[] = [];
   const okIds: number[] = [];
   for (const r of results) {
-    if (r.ok && r.resultJson === undefined && r.effects === undefined && r.inboxDuplicate === undefined) okIds.push(r.taskId);
+    if (r.ok && r.resultJson === undefined && r.effects === undefined && r.inboxDuplicate === undefined && r.followups === undefined) okIds.push(r.taskId);
     else dedupResults.push(r);
   }
   return { dedupResults, okIds, handlerMs };

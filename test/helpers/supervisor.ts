@@ -54,3 +54,27 @@ export async function stopSupervisor(sup: SupervisorProcess | undefined): Promis
     await sup.exited;
   }
 }
+
+/** SIGKILL a random replica every `everyMs` (while another is up to carry on) until stopped; returns how many were killed. */
+export function killReplicas(sup: SupervisorProcess, everyMs: number): { stop(): number } {
+  let kills = 0;
+  const timer = setInterval(() => {
+    void sup.status().then((s) => {
+      const pids = s.slots.filter((x) => x.state === 'ready' && x.pid).map((x) => x.pid!);
+      const pid = pids[Math.floor(Math.random() * pids.length)];
+      if (!pid || pids.length < 2) return;
+      try {
+        process.kill(pid, 'SIGKILL');
+        kills++;
+      } catch {
+        // It exited between the status and the kill (ESRCH): not a kill of ours.
+      }
+    }, () => {});
+  }, everyMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      return kills;
+    },
+  };
+}
