@@ -31,15 +31,15 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
   const proxy = { latencyMs: 0, jitterMs: 0, mode: 'pass', refusing: false } as TcpProxy;
 
   const pipe = (from: net.Socket, to: net.Socket, dropIn: TcpProxy['mode']): void => {
-    const jittered = inOrder();
+    const ordered = inOrder();
     from.on('data', (chunk) => {
       if (proxy.mode === dropIn) return;
       const send = (): void => {
         if (!to.destroyed) to.write(chunk);
       };
-      // Order is kept: while cut, and under latency, chunks wait in turn.
-      const go = (): void =>
-        void (proxy.jitterMs > 0 ? jittered(proxy.latencyMs + Math.random() * proxy.jitterMs, send) : proxy.latencyMs > 0 ? setTimeout(send, proxy.latencyMs) : send());
+      // Order is kept: while cut, and under latency (also when it is lowered while chunks
+      // still wait: a later chunk never overtakes them), chunks go in turn.
+      const go = (): void => ordered(proxy.latencyMs + (proxy.jitterMs > 0 ? Math.random() * proxy.jitterMs : 0), send);
       if (cut) held.push(go);
       else go();
     });
@@ -94,8 +94,9 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
 }
 
 /**
- * Delays that vary per chunk, without reordering: a chunk is sent at its own due time
- * or right after the chunk before it, whichever is later (one timer per direction).
+ * Delays that vary per chunk (or change while chunks wait), without reordering: a chunk
+ * is sent at its own due time or right after the chunk before it, whichever is later
+ * (one timer per direction); with no delay and nothing waiting, at once.
  */
 function inOrder(): (delayMs: number, send: () => void) => void {
   const waiting: { due: number; send: () => void }[] = [];
@@ -106,6 +107,7 @@ function inOrder(): (delayMs: number, send: () => void) => void {
     if (waiting.length > 0) timer = setTimeout(flush, waiting[0]!.due - Date.now());
   };
   return (delayMs, send) => {
+    if (delayMs <= 0 && waiting.length === 0) return send();
     const due = Math.max(Date.now() + delayMs, waiting.at(-1)?.due ?? 0);
     waiting.push({ due, send });
     timer ??= setTimeout(flush, due - Date.now());
