@@ -199,11 +199,11 @@ describe('bench chain scenario', () => {
   });
 
   it('prints one row per variant under the header, columns aligned', () => {
-    const row = { variant: 'ctx', idsPerSecond: 512.4, seconds: 3, expected: 100, executedAtB: 100, duplicatesAtB: 0, lost: 0, rerunsAtA: 3, kills: 2, timedOut: false };
+    const row = { variant: 'ctx', idsPerSecond: 512.4, seconds: 3, expected: 100, executedAtB: 100, duplicatesAtB: 0, copiesAckedAtB: 4, lost: 0, rerunsAtA: 3, kills: 2, timedOut: false };
     const lines = chainTable([row, { ...row, variant: 'own', duplicatesAtB: 7, timedOut: true }]).split('\n');
     expect(lines).toHaveLength(4);
     expect(new Set(lines.map((l) => l.length)).size).toBe(1);
-    expect(lines[2]).toMatch(/^\| ctx +\| +512 \| +100 \| +100 \| +0 \|/);
+    expect(lines[2]).toMatch(/^\| ctx +\| +512 \| +100 \| +100 \| +0 \| +4 \|/);
     expect(lines[3]).toContain('own (timed out)');
   });
 });

@@ -72,19 +72,22 @@ export function tallyChain(ids: string[], followups: number, ledgerA: string, le
 
 export interface ChainRow extends ChainFigures {
   variant: string;
+  /** Deliveries B acked as duplicates without running them (its own counters): the copies its dedup stopped. */
+  copiesAckedAtB: number;
   /** Replicas of A killed during the run. */
   kills: number;
   timedOut: boolean;
 }
 
 export function chainTable(rows: ChainRow[]): string {
-  const head = ['variant', 'ids/s e2e', 'follow-ups expected', 'executed at B', 'duplicate executions at B', 'lost', 'reruns at A', 'A kills'];
+  const head = ['variant', 'ids/s e2e', 'follow-ups expected', 'executed at B', 'duplicate executions at B', 'copies acked at B', 'lost', 'reruns at A', 'A kills'];
   const cells = rows.map((r) => [
     `${r.variant}${r.timedOut ? ' (timed out)' : ''}`,
     r.idsPerSecond.toFixed(0),
     String(r.expected),
     String(r.executedAtB),
     String(r.duplicatesAtB),
+    String(r.copiesAckedAtB),
     String(r.lost),
     String(r.rerunsAtA),
     String(r.kills),

@@ -104,9 +104,12 @@ async function runChainVariant(s: ChainScenario, v: ChainScenario['variants'][nu
     await a.stop();
     for (let t = Date.now(); !(await empty(queueB)) && Date.now() - t < 10_000; ) await new Promise((r) => setTimeout(r, POLL_MS));
     await new Promise((r) => setTimeout(r, 500));
+    running.pop();
+    const atB = await b.stop();
     process.stderr.write('\n');
     const figures = tallyChain(ids, s.followups, readFileSync(ledgers.a, 'utf8'), readFileSync(ledgers.b, 'utf8'));
-    row = { variant: v.name, ...figures, kills, timedOut };
+    const copiesAckedAtB = Object.values(atB.suppressed).reduce((n, k) => n + k, 0);
+    row = { variant: v.name, ...figures, copiesAckedAtB, kills, timedOut };
   } finally {
     for (const r of running.reverse()) await r.stop().catch(() => {});
     await cleanup(env, queueA, prefix);
