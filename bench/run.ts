@@ -32,6 +32,8 @@ import { forEachKeys, startRedisServer, type RedisServer } from './lib/services.
 import { startRedisCluster, type RedisClusterHarness } from './lib/redis-cluster.js';
 import { recordSizes } from './lib/record-size.js';
 import { runNemesisBench } from './lib/nemesis.js';
+import { runChainBench } from './lib/chain.js';
+import { scenario as chainScenario } from './scenarios/chain.js';
 import { baseIndex, groupSeconds, messagesInWindow, runOrder, usPer } from './lib/steady.js';
 import { bytesPerRecord, callsDelta, commandsDelta, cpuOf, cpuSeconds, machineSeconds, mainThreadCpuSeconds, rabbitPid, readyStatsClient, redisSnapshot, statsClient, waitSettled } from './lib/system.js';
 import { prepareSink } from './lib/sinks.js';
@@ -82,9 +84,17 @@ interface RunOptions {
   cpuProf?: string;
 }
 
-/** Measurements that are not message runs: name -> what it says, and the run (returns a printable table). */
-const MEASUREMENTS: Record<string, { about: string; run(resultsDir: string): Promise<string> }> = {
+/** What a measurement gets besides the results' directory. */
+export interface MeasurementContext {
+  env: Env;
+  scale: number;
+  command: string;
+}
+
+/** Measurements that are not one-queue message runs: name -> what it says, and the run (returns a printable table). */
+const MEASUREMENTS: Record<string, { about: string; run(resultsDir: string, ctx: MeasurementContext): Promise<string> }> = {
   'record-size': { about: 'Redis memory per completion record (used_memory growth over 20,000 and 100,000 UUIDs) per store mode, with and without a 32-byte result', run: recordSizes },
+  [chainScenario.name]: { about: chainScenario.about, run: (out, ctx) => runChainBench(chainScenario, out, ctx) },
   nemesis: { about: 'a random fault schedule (seed printed, NEMESIS_SEED replays) over 3 pools; prints the fault timeline and the checker\'s outcome table (docs/nemesis.md)', run: runNemesisBench },
 };
 
@@ -123,7 +133,7 @@ export async function main(argv: string[]): Promise<number> {
   const opts: RunOptions = { command: `npm run bench -- ${argv.join(' ')}`.trim(), pairs, ...(values['cpu-prof'] && { cpuProf: resolvePath(values['cpu-prof']) }) };
   try {
     for (const [name, m] of Object.entries(MEASUREMENTS)) {
-      if (names?.includes(name) || values.all) process.stdout.write(`\n${await m.run(out)}\n`);
+      if (names?.includes(name) || values.all) process.stdout.write(`\n${await m.run(out, { env, scale, command: opts.command })}\n`);
     }
     for (const s of chosen) {
       const scaled = { ...s, unique: Math.max(100, Math.round(s.unique * scale)), variants: onlyRows(s.variants, rowFilter) };
@@ -338,7 +348,7 @@ async function runVariant(s: Scenario, v: Variant, messages: MessageSet, env: En
   return result;
 }
 
-async function publish(ch: ConfirmChannel, queue: string, m: MessageSet, label: string): Promise<void> {
+export async function publish(ch: ConfirmChannel, queue: string, m: MessageSet, label: string): Promise<void> {
   for (let i = 0; i < m.order.length; i++) {
     const id = m.order[i]!;
     ch.sendToQueue(queue, bodyOf(id), { persistent: true, messageId: id, contentType: 'application/json' });
@@ -372,7 +382,7 @@ function rates(series: [number, number][], start: number): [number, number][] {
   return out;
 }
 
-async function cleanup(env: Env, queue: string, prefix: string): Promise<void> {
+export async function cleanup(env: Env, queue: string, prefix: string): Promise<void> {
   for (const q of [queue, `${queue}.retry`, `${queue}.dlq`]) await env.ch.deleteQueue(q).catch(() => {});
   for (const r of env.redis) {
     if (r.status === 'ready') await forEachKeys(r, `${prefix}:*`, (keys) => r.unlink(...keys));

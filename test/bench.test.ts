@@ -6,6 +6,7 @@ import { activeWindow, areaOf, callersOf, summarize } from '../bench/lib/profile
 import { SETTLED_PCT, groupSeconds, isSettled, machineTicks, median, messagesInWindow, runOrder, spread, statTicks, usPer } from '../bench/lib/steady.js';
 import type { Variant } from '../bench/scenarios/types.js';
 import { longestStall } from '../bench/lib/cluster-chaos.js';
+import { chainTable, parseLedger, tallyChain } from '../bench/lib/chain-tally.js';
 
 const ran = (variant: string, seconds: number) => ({ variant, seconds }) as VariantResult;
 
@@ -167,5 +168,42 @@ describe('bench profile areas', () => {
     expect(summarize(p).busyUs).toBe(50);
     expect(callersOf(p, 'postMessage', 2, w)).toEqual([['run dist/src/replica/pipeline.js:1', 10]]);
     expect(activeWindow(p, /nothing/)).toBeUndefined();
+  });
+});
+
+describe('bench chain scenario', () => {
+  // Two incoming ids, two follow-ups each. Stage A: i-0 ran twice (a kill), i-1 once.
+  const ledgerA = 'i-0 1000\ni-1 1010\ni-0 2500\n';
+
+  it('tallies follow-ups run at B by what they stand for: copies are duplicates, missing ones lost', () => {
+    // i-0#0 ran twice (the rerun's copy under a fresh id); i-1#1 never ran.
+    const ledgerB = 'i-0#0 1100\ni-0#1 1200\ni-1#0 1300\ni-0#0 2600\n';
+    const t = tallyChain(['i-0', 'i-1'], 2, ledgerA, ledgerB);
+    expect(t).toMatchObject({ expected: 4, executedAtB: 4, duplicatesAtB: 1, lost: 1, rerunsAtA: 1 });
+    // Only i-0 is done at B (its last follow-up first ran at 1200): 1 id in 0.2 s from A's first run.
+    expect(t.seconds).toBeCloseTo(0.2, 6);
+    expect(t.idsPerSecond).toBeCloseTo(5, 6);
+  });
+
+  it('times ids/s to the first run of each id\'s last follow-up, not to later copies', () => {
+    const ledgerB = 'i-0#0 1100\ni-0#1 1200\ni-1#0 1300\ni-1#1 2000\ni-0#0 9000\n';
+    const t = tallyChain(['i-0', 'i-1'], 2, ledgerA, ledgerB);
+    expect(t).toMatchObject({ lost: 0, duplicatesAtB: 1 });
+    expect(t.seconds).toBeCloseTo(1, 6);
+    expect(t.idsPerSecond).toBeCloseTo(2, 6);
+  });
+
+  it('nothing done at B: 0 ids/s; a partial last line is ignored', () => {
+    expect(tallyChain(['i-0'], 1, 'i-0 1000\n', '')).toMatchObject({ idsPerSecond: 0, lost: 1, executedAtB: 0 });
+    expect([...parseLedger('a 1\nb 2\nc').keys()]).toEqual(['a', 'b']);
+  });
+
+  it('prints one row per variant under the header, columns aligned', () => {
+    const row = { variant: 'ctx', idsPerSecond: 512.4, seconds: 3, expected: 100, executedAtB: 100, duplicatesAtB: 0, copiesAckedAtB: 4, lost: 0, rerunsAtA: 3, kills: 2, timedOut: false };
+    const lines = chainTable([row, { ...row, variant: 'own', duplicatesAtB: 7, timedOut: true }]).split('\n');
+    expect(lines).toHaveLength(4);
+    expect(new Set(lines.map((l) => l.length)).size).toBe(1);
+    expect(lines[2]).toMatch(/^\| ctx +\| +512 \| +100 \| +100 \| +0 \| +4 \|/);
+    expect(lines[3]).toContain('own (timed out)');
   });
 });

@@ -94,6 +94,13 @@ describe('/metrics', () => {
     expect(known).toContain('dedup_dead_letter_depth{queue="orders"} 2');
     expect(known).toContain('dedup_dead_lettered_total{reason="NOT_JSON",queue="orders"} 2');
 
+    expect(known).not.toMatch(/^dedup_outbox_pending\{/m); // no outbox counted: no sample
+
+    const withOutbox = (): SupervisorStatus => ({ ...status(), totals: { ...newStats(), outboxPending: { postgres: { count: 3, at: 1 }, redis: { count: 0, at: 2 } } } });
+    const counted = await createMetrics(withOutbox).metrics();
+    expect(counted).toContain('dedup_outbox_pending{outbox="postgres",queue="orders"} 3');
+    expect(counted).toContain('dedup_outbox_pending{outbox="redis",queue="orders"} 0');
+
     const unknown = await metricsWith({ error: 'connect ECONNREFUSED' }).metrics();
     expect(unknown).not.toMatch(/^dedup_queue_depth\{/m);
     expect(unknown).not.toMatch(/^dedup_dead_letter_depth\{/m);

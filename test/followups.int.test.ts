@@ -13,6 +13,8 @@ import { HEADERS, Replica } from '../src/index.js';
 import { followupId } from '../src/common/followup-ids.js';
 import { OUTBOX_TABLE } from '../src/store/outbox.js';
 import { outboxKey } from '../src/store/keys.js';
+import { createMetrics } from '../src/supervisor/metrics.js';
+import { replicaAdminSource } from '../src/supervisor/replica-status.js';
 import { body, drain, executions, publishRaw, testEnv, waitFor, type TestEnv } from './helpers/services.js';
 
 const CHAIN = fileURLToPath(new URL('./fixtures/chain-handler.mjs', import.meta.url));
@@ -38,6 +40,12 @@ describe('follow-up messages (ctx.publish)', () => {
     extraQueues.push(q);
     await env.ch.assertQueue(q, { durable: true, arguments: args });
     return q;
+  };
+  /** dedup_outbox_pending{outbox} as the replica's /metrics shows it (undefined: no sample yet). */
+  const pendingGauge = async (outbox: 'postgres' | 'redis'): Promise<number | undefined> => {
+    const text = await createMetrics(replicaAdminSource(replica!).status, 'dedup_replica_').metrics();
+    const m = new RegExp(`^dedup_outbox_pending\\{outbox="${outbox}",queue="[^"]+"\\} (\\d+)$`, 'm').exec(text);
+    return m ? Number(m[1]) : undefined;
   };
   /** Dead-lettered messages by their incoming id, with reason, error and attempts. */
   const deadLetters = async () =>
@@ -145,8 +153,11 @@ describe('follow-up messages (ctx.publish)', () => {
     await waitFor(() => replica!.stats.completed === 1, 20_000, 'completed');
     expect(await env.redis.get(counter)).toBe('1');
     expect(await env.redis.hkeys(outbox)).toEqual(['a-1\u00000']);
+    await waitFor(async () => (await pendingGauge('redis')) === 1, 20_000, 'gauge counts the entry');
     await env.ch.assertQueue(next, { durable: true });
     await waitFor(async () => (await env.redis.exists(outbox)) === 0, 30_000, 'dispatcher sent it');
+    await waitFor(async () => (await pendingGauge('redis')) === 0, 20_000, 'gauge back to 0');
+    expect(await pendingGauge('postgres')).toBeUndefined(); // no inbox, no Postgres outbox
     // With the queue there, the next one goes out right after its script.
     await publishRaw(env.ch, env.queue, [body('a-2', { counter, next })]);
     await waitFor(() => replica!.stats.completed === 2, 20_000, 'completed');
@@ -171,8 +182,10 @@ describe('follow-up messages (ctx.publish)', () => {
       await waitFor(() => replica!.stats.completed === 1, 20_000, 'completed');
       expect(await unsent()).toEqual([0, 1].map((n) => followupId(env.queue, 'o-1', n)));
       expect(replica.stats.deadLettered).toEqual({});
+      await waitFor(async () => (await pendingGauge('postgres')) === 2, 20_000, 'gauge counts the unsent rows');
       await env.ch.assertQueue(next, { durable: true });
       await waitFor(async () => (await unsent()).length === 0, 30_000, 'dispatcher sent them');
+      await waitFor(async () => (await pendingGauge('postgres')) === 0, 20_000, 'gauge back to 0');
       const got = await drain(env.ch, next);
       expect(got.map((m) => m.properties.messageId).sort()).toEqual([0, 1].map((n) => followupId(env.queue, 'o-1', n)).sort());
       expect(executions(env.ledger).get('o-1')).toBe(1);

@@ -34,3 +34,13 @@ describe('latency histograms', () => {
     expect(percentile(total, 0.95)).toBe(100);
   });
 });
+
+describe('outbox gauge', () => {
+  it('summing replicas keeps the latest count of each outbox (they all count the same one), not a sum', () => {
+    const a = { ...newStats(), outboxPending: { postgres: { count: 5, at: 1000 }, redis: { count: 0, at: 3000 } } };
+    const b = { ...newStats(), outboxPending: { postgres: { count: 1, at: 2000 } } };
+    expect(sumStats([a, b]).outboxPending).toEqual({ postgres: { count: 1, at: 2000 }, redis: { count: 0, at: 3000 } });
+    expect(sumStats([b, a]).outboxPending.postgres).toEqual({ count: 1, at: 2000 });
+    expect(sumStats([newStats(), newStats()]).outboxPending).toEqual({});
+  });
+});

@@ -24,6 +24,8 @@ export interface VariantContext {
   env: NodeJS.ProcessEnv;
   /** A file per consumer process for baseline summaries. */
   summaryPath: (i: number) => string;
+  /** dedup-pool's handler module (default: bench/handler.js). */
+  handler?: string;
   /** Node flags for dedup-pool's supervisor (its replicas inherit them), e.g. --cpu-prof. */
   nodeArgs?: string[];
 }
@@ -113,7 +115,7 @@ async function startDedup(v: Extract<Variant, { kind: 'dedup' }>, ctx: VariantCo
   const child = spawn(
     process.execPath,
     [
-      ...(ctx.nodeArgs ?? []), v.bin ?? BIN, 'start', '--queue', ctx.queue, '--handler', HANDLER, '--prefix', ctx.prefix,
+      ...(ctx.nodeArgs ?? []), v.bin ?? BIN, 'start', '--queue', ctx.queue, '--handler', ctx.handler ?? HANDLER, '--prefix', ctx.prefix,
       '--replicas', String(v.replicas), '--threads', String(v.threads), '--prefetch', String(v.prefetch),
       '--amqp', ctx.amqpUrl, '--admin', '127.0.0.1:0', '--log-level', 'info',
       ...(v.redis === 'cluster' ? ['--redis-cluster', ctx.clusterUrls!.join(',')] : ['--redis', redisUrls.join(',')]),

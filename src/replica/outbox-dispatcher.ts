@@ -9,13 +9,15 @@
  * dispatchers never take the same row at once; sent rows are deleted after the
  * dedup window. Redis (Redis-atomic runs): entries are deleted once sent; two
  * dispatchers may both send an entry they find at the same moment (same id).
+ * Each pass ends with one count of what is still unsent (COUNT on the partial index,
+ * or HLEN): the gauge dedup_outbox_pending.
  */
 import pg from 'pg';
 import type { Redis } from 'ioredis';
 import type { OutgoingChannel } from '../amqp/outgoing.js';
 import { errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import { claimUnsent, deleteExpiredSent, markSent } from '../store/outbox.js';
+import { claimUnsent, countUnsent, deleteExpiredSent, markSent } from '../store/outbox.js';
 import { removeFromOutbox, scanOutbox } from '../store/redis-outbox.js';
 import { publishEach } from './followups.js';
 import type { ReplicaStats } from './stats.js';
@@ -103,6 +105,7 @@ export function startOutboxDispatcher(url: string, scope: string, deps: Deps, ev
     }
     const deleted = await deleteExpiredSent(db, scope);
     if (deleted > 0) deps.log.debug({ deleted }, 'outbox: sent rows past the dedup window deleted');
+    deps.stats.outboxPending.postgres = { count: await countUnsent(db, scope), at: Date.now() };
     return sent;
   };
   return { db, ...periodic(deps, pass, everyMs, () => db.end().catch(() => {})) };
@@ -116,6 +119,7 @@ export function startRedisOutboxDispatcher(redis: () => Redis, key: string, deps
     entries.forEach((e, k) => results[k]!.status === 'rejected' && warnUnsent(deps.log, e.owner, e.message.id, (results[k] as PromiseRejectedResult).reason));
     const sent = entries.filter((_, k) => results[k]!.status === 'fulfilled');
     await removeFromOutbox(redis(), key, sent.map((e) => e.field));
+    deps.stats.outboxPending.redis = { count: await redis().hlen(key), at: Date.now() };
     return sent.length;
   };
   return periodic(deps, pass, everyMs, async () => {});

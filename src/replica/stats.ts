@@ -74,6 +74,14 @@ export function percentile(h: Histogram, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }
 
+export type OutboxKind = 'postgres' | 'redis';
+
+/** One count of an outbox's unsent follow-ups, and when it was taken (ms since the epoch). */
+export interface OutboxSample {
+  count: number;
+  at: number;
+}
+
 export interface ReplicaStats {
   deliveries: number;
   completed: number;
@@ -105,6 +113,12 @@ export interface ReplicaStats {
   idDisagreements: number;
   /** Follow-up messages (ctx.publish) the broker confirmed; a rerun's copies count again. */
   followupsPublished: number;
+  /**
+   * Follow-ups stored in an outbox and not yet sent, per outbox this replica's
+   * dispatchers watch, as last counted by them (a gauge, with when it was read).
+   * Every replica of a pool counts the same shared outbox: summing takes the latest.
+   */
+  outboxPending: Partial<Record<OutboxKind, OutboxSample>>;
   /** From a task handed to its thread to its result back (queueing in the thread included). */
   handler: Histogram;
   /** From the handler's end to the ack (completion record, then ack). */
@@ -133,12 +147,13 @@ export function newStats(): ReplicaStats {
     waitShortfalls: 0,
     idDisagreements: 0,
     followupsPublished: 0,
+    outboxPending: {},
     handler: newHistogram(),
     handlerToAck: newHistogram(),
   };
 }
 
-/** Element-wise sum of several replicas' stats (maxMs is the max). */
+/** Element-wise sum of several replicas' stats (maxMs is the max; outboxPending the latest count). */
 export function sumStats(list: ReplicaStats[]): ReplicaStats {
   const out = newStats();
   for (const s of list) {
@@ -164,6 +179,9 @@ export function sumStats(list: ReplicaStats[]): ReplicaStats {
     out.waitShortfalls += s.waitShortfalls;
     out.idDisagreements += s.idDisagreements;
     out.followupsPublished += s.followupsPublished ?? 0;
+    for (const [kind, sample] of Object.entries(s.outboxPending ?? {}) as [OutboxKind, OutboxSample][]) {
+      if (sample.at >= (out.outboxPending[kind]?.at ?? -1)) out.outboxPending[kind] = { ...sample };
+    }
     addHistogram(out.handler, s.handler);
     addHistogram(out.handlerToAck, s.handlerToAck);
   }

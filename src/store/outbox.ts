@@ -75,6 +75,12 @@ export async function claimUnsent(db: pg.PoolClient, queue: string, olderThanMs:
   }));
 }
 
+/** How many follow-ups of `queue` are stored and not yet sent (the partial index on unsent rows answers it). */
+export async function countUnsent(db: pg.Pool, queue: string): Promise<number> {
+  const res = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${OUTBOX_TABLE} WHERE queue = $1 AND sent_at IS NULL`, [queue]);
+  return res.rows[0]?.n ?? 0;
+}
+
 /** Delete sent rows of `queue` past the dedup window, a bounded batch at a time; how many went. */
 export async function deleteExpiredSent(db: pg.Pool, queue: string): Promise<number> {
   const res = await db.query(

@@ -63,6 +63,8 @@ export function createMetrics(status: () => SupervisorStatus, processPrefix = 'd
   add(snapshot('dedup_redis_wait_shortfalls_total', 'Complete calls whose records did not reach --redis-wait-replicas replicas before the ack.', 'counter', () => [{ value: t().waitShortfalls }]));
   add(snapshot('dedup_id_disagreements_total', 'Messages whose --id-from sources held different ids (each ran under the first source holding one).', 'counter', () => [{ value: t().idDisagreements }]));
   add(snapshot('dedup_followups_published_total', 'Follow-up messages (ctx.publish) confirmed by the broker; a rerun sends its copies again, under the same ids.', 'counter', () => [{ value: t().followupsPublished }]));
+  add(snapshot('dedup_outbox_pending', 'Follow-ups stored in an outbox and not yet sent, by outbox (postgres: inbox mode; redis: Redis-atomic runs), as its dispatcher last counted them; absent without an outbox.', 'gauge', () =>
+    Object.entries(t().outboxPending ?? {}).map(([outbox, s]) => ({ value: s.count, labels: { outbox } }))));
   add(snapshot('dedup_reconnects_total', 'AMQP connections lost and re-established.', 'counter', () => [{ value: t().reconnects }]));
   add(snapshot('dedup_consumer_cancellations_total', 'Consumers cancelled by the broker (queue deleted).', 'counter', () => [{ value: t().cancellations }]));
   add(snapshot('dedup_consuming_replicas', 'Replicas subscribed to the queue now.', 'gauge', () => [{ value: status().slots.filter((s) => s.consuming).length }]));
