@@ -61,7 +61,7 @@ export class DedupStore {
   private readonly driftFactor: number;
   private readonly waitReplicas: number;
   /** Time slot length of the records, ms (the stored layout's). */
-  private slotMs: number;
+  private slotMs!: number;
   /** Until when (Redis's clock, ms) records of earlier versions may exist and are read. */
   private compatUntil = Number.POSITIVE_INFINITY;
   /** The arguments every script gets first (records.lib.lua), with earlier versions' records read or not. */
@@ -79,8 +79,7 @@ export class DedupStore {
     this.dedupTtlMs = opts.dedupTtlMs;
     this.driftFactor = opts.driftFactor ?? 0.01;
     this.waitReplicas = opts.waitReplicas ?? 0;
-    this.slotMs = Math.ceil(opts.dedupTtlMs / SLOTS_PER_WINDOW);
-    this.useLayout({ slotMs: this.slotMs });
+    this.useLayout({ slotMs: Math.ceil(opts.dedupTtlMs / SLOTS_PER_WINDOW) });
     // A connection made again may be to a Redis that restarted empty: expiries are set anew.
     for (const c of this.topology.clients) c.on('ready', () => this.expiry.forgetAll());
   }

@@ -71,6 +71,8 @@ function sevenBit(bytes: Buffer): string {
 
 export interface Keys {
   readonly scope: string;
+  /** `<prefix>:<scope>:`, which every key of the scope starts with. */
+  readonly base: string;
   /** The hash of the scope's record layout settings. */
   readonly layout: string;
   readonly buckets: number;
@@ -104,6 +106,7 @@ export function keysFor(prefix: string, scope: string, { buckets = DEFAULT_BUCKE
   };
   return {
     scope,
+    base,
     layout: `${base}layout`,
     buckets,
     prefixes,

@@ -6,6 +6,7 @@
  * start stores its settings in Redis (`<prefix>:<scope>:layout`, on every master);
  * one whose settings differ refuses to start, naming both values and how to change.
  */
+import type { Cluster, Redis } from 'ioredis';
 import { StoreUnavailableError, UnsupportedServerError } from '../common/errors.js';
 import { formatDuration } from '../common/duration.js';
 import { SLOTS_PER_WINDOW, type DedupStore } from './dedup-store.js';
@@ -55,15 +56,14 @@ const SCAN_LIMIT_MS = 10_000;
  * error) counts as yes: the cost is a GET or two per new id for one window.
  */
 async function earlierKeysExist(client: DedupStore['clients'][number], keys: Keys, prefix: string): Promise<boolean> {
-  const nodes = 'nodes' in client && typeof client.nodes === 'function' && 'isCluster' in client && client.isCluster ? client.nodes('master') : [client];
+  const nodes: Redis[] = client.isCluster ? (client as Cluster).nodes('master') : [client as Redis];
   const deadline = Date.now() + SCAN_LIMIT_MS;
-  const scope = keys.prefixes[0].slice(0, -'r:'.length);
   for (const node of nodes) {
     let cursor = '0';
     do {
       if (Date.now() > deadline) return true;
-      const [next, found] = await (node as { scan(c: string, m: 'MATCH', p: string, n: 'COUNT', k: number): Promise<[string, string[]]> }).scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      if (found.some((k) => (k.startsWith(scope) && k !== keys.layout) || k.startsWith(`${prefix}:done:`))) return true;
+      const [next, found] = await node.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      if (found.some((k) => (k.startsWith(keys.base) && k !== keys.layout) || k.startsWith(`${prefix}:done:`))) return true;
       cursor = next;
     } while (cursor !== '0');
   }

@@ -14,7 +14,7 @@ import { followupId } from '../common/followup-ids.js';
 import { TRACEPARENT, formatTraceparent } from '../common/tracing.js';
 import type { OutboxMessage } from '../store/outbox.js';
 
-/** What a thread needs to build follow-ups; it travels with each task. */
+/** What a thread needs to build follow-ups; it travels once, in the worker's start-up data. */
 export interface FollowupConfig {
   /** The dedup scope: part of every derived id. */
   scope: string;

@@ -111,7 +111,7 @@ export type TaskResult = { taskId: number } & (
 export interface ResultsMessage {
   /** Results other than a plain success. */
   dedupResults: TaskResult[];
-  /** Tasks whose handler returned undefined (no result, no effects): ids only, the common case. */
+  /** Tasks whose result is `{ taskId, ok: true }` and nothing more: ids only, the common case. */
   okIds: number[];
   /** Time their handler calls took in all, ms: the executor sizes its batch shares by it. */
   handlerMs: number;
@@ -121,8 +121,9 @@ export interface ResultsMessage {
 export function resultsMessage(results: readonly TaskResult[], handlerMs: number): ResultsMessage {
   const dedupResults: TaskResult[] = [];
   const okIds: number[] = [];
+  // Plain: nothing but its id and `ok` (a field added to results later travels whole by itself).
   for (const r of results) {
-    if (r.ok && r.resultJson === undefined && r.effects === undefined && r.inboxDuplicate === undefined && r.followups === undefined) okIds.push(r.taskId);
+    if (r.ok && Object.keys(r).length === 2) okIds.push(r.taskId);
     else dedupResults.push(r);
   }
   return { dedupResults, okIds, handlerMs };

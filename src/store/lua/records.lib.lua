@@ -32,7 +32,7 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- The ids of a begin or complete call, packed in one argument (src/store/packed-ids.ts):
+-- The ids of a begin or complete call, packed in one argument (dedup-store.ts beginMany, completeMany):
 -- each is its 16-byte digest, then `n` fields each ended by a space (none can hold one).
 -- Returns a list of {digest, field 1, ..., field n}.
 local function unpack_ids(s, n)
