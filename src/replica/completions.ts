@@ -1,6 +1,6 @@
 /**
  * Step 4's store side (see pipeline.ts): the completion records of everything that
- * finished in a turn go in one call, retried briefly while Redis is unreachable;
+ * finished since the last call go in one call, retried briefly while Redis is unreachable;
  * a Redis-atomic item goes in a call of its own, with the effects its handler described.
  */
 import { DedupPoolError, StoreUnavailableError } from '../common/errors.js';

@@ -4,23 +4,22 @@
  *   1. Identify   deliveries of one event-loop turn are parsed together; bad input is
  *                 dead-lettered with its reason. A copy of an id this replica is already
  *                 working on follows that run's outcome (no Redis call of its own).
- *   2. Begin      one script call for the batch takes the lease of every new id, checks
- *                 its completion record and counts its attempt, atomically per id.
- *                 Complete: ack as a duplicate. Locked elsewhere: park, look again later.
- *   3. Run        one message per thread's share of the batch; up to --concurrency
- *                 handlers at once per thread. The lease clock renews every held lease
- *                 (handler-runs.ts).
+ *   2. Begin      one script call for all that waits (one call out at a time: begin-queue.ts)
+ *                 takes the lease of each new id, checks its completion record and counts
+ *                 its attempt, atomically per id. Complete: ack as a duplicate. Locked
+ *                 elsewhere: park, look again later.
+ *   3. Run        one message per thread's share of the batch; up to --concurrency handlers
+ *                 at once per thread. The lease clock renews held leases (handler-runs.ts).
  *   4. Complete   follow-ups (ctx.publish) are published and confirmed first (followups.ts);
- *                 one script call writes the records (with the dedup-window TTL) of
- *                 everything that finished in a turn and ends those leases
+ *                 one script call (one out at a time) writes the records (with the
+ *                 dedup-window TTL) of all that finished meanwhile, ends those leases
  *                 (completions.ts); then ack, coalesced per channel (amqp/acks.ts).
  *   5. Fail       per message: retry with backoff through `<queue>.retry`, or dead-letter
  *                 after the last attempt. Requeues are exact.
  *
- * This file decides; settler.ts carries the decisions to the broker (ack, requeue,
- * dead-letter and retry publishes). A message with evidence that it was in flight
- * where a thread or a process died runs alone in its replica, for a bounded time
- * (isolation.ts): a poison message then takes no innocent neighbour down twice.
+ * This file decides; settler.ts carries the decisions to the broker (ack, requeue, dead-letter and
+ * retry publishes). A message seen in flight where a thread or a process died runs alone in its
+ * replica, for a bounded time (isolation.ts): a poison message takes no neighbour down twice.
  */
 import type { EventEmitter } from 'node:events';
 import type { QueueNames } from '../amqp/broker.js';
@@ -35,6 +34,7 @@ import { decodeRecord, fingerprint, type DedupStore, type ReleaseMode } from '..
 import type { Executor } from '../threads/executor.js';
 import type { LeaseBoard } from '../threads/lease-board.js';
 import type { TaskResult } from '../threads/worker-protocol.js';
+import { BeginQueue, CALLS_IN_FLIGHT } from './begin-queue.js';
 import { completeItems } from './completions.js';
 import type { Followups } from './followups.js';
 import { HandlerRuns } from './handler-runs.js';
@@ -74,13 +74,13 @@ export class Pipeline {
   private admitting = false;
   /** Id -> the copy this replica is working on (a drain's progress line names them). */
   readonly working = new Map<string, Item>();
-  /** Batches (and lone suspects) waiting for their begin call, in arrival order. */
-  private readonly queue: { items: Item[]; alone: boolean }[] = [];
+  private readonly queue: BeginQueue;
   private beginCalls = 0;
   /** The suspect running alone now, if any: nothing else begins meanwhile. */
   private readonly isolation = new Isolation<Item>(() => this.pump());
   private finished: Item[] = [];
   private completing = false;
+  private completeCalls = 0;
   private readonly parking = new Parking((item) => this.again(item));
   private stopping = false;
   private readonly runs: HandlerRuns;
@@ -94,6 +94,7 @@ export class Pipeline {
     this.log = deps.log;
     this.stats = deps.stats;
     this.store = deps.store;
+    this.queue = new BeginQueue(this.o.batchSize);
     this.settler = new Settler({ queue: this.o.queue, names: deps.names, log: deps.log, stats: deps.stats, events: deps.events });
     this.runs = new HandlerRuns({
       ...deps,
@@ -143,10 +144,10 @@ export class Pipeline {
       const item = new Item(d, parsed.id, parsed.body, parsed.headers, fingerprint(d.msg.content), suspect, isRetry(headers));
       if (this.tracer) item.trace = new MessageTrace(this.tracer, this.o.queue, item.id, item.headers, d.msg.fields.redelivered);
       if (this.follow(item)) continue;
-      if (suspect) this.queue.push({ items: [item], alone: true });
+      if (suspect) this.queue.push([item], true);
       else batch.push(item);
     }
-    if (batch.length > 0) this.queue.push({ items: batch, alone: false });
+    if (batch.length > 0) this.queue.push(batch, false);
     this.pump();
   }
 
@@ -169,15 +170,13 @@ export class Pipeline {
    * nothing else runs (at most the isolation bound), then runs alone (at most as long).
    */
   private pump(): void {
-    while (this.queue.length > 0 && !this.isolation.active) {
-      const next = this.queue[0]!;
+    for (let next = this.queue.head(); next && !this.isolation.active; next = this.queue.head()) {
       if (next.alone) {
         const quiet = this.runs.size === 0 && this.beginCalls === 0 && this.finished.length === 0;
         if (!quiet && !this.isolation.waitedEnough(next.items[0]!)) return;
         this.isolation.start(next.items[0]!);
-      }
-      this.queue.shift();
-      void this.begin(next.items);
+      } else if (this.beginCalls >= CALLS_IN_FLIGHT) return;
+      void this.begin(this.queue.take());
     }
   }
 
@@ -224,7 +223,7 @@ export class Pipeline {
 
   /** Back in line for a begin call (alone if it is a suspect). */
   private again(item: Item): void {
-    this.queue.push({ items: [item], alone: item.suspect });
+    this.queue.push([item], item.suspect);
     this.pump();
   }
 
@@ -251,9 +250,9 @@ export class Pipeline {
   /** Results from an executor, in batches. */
   readonly onResults = (results: TaskResult[]): void => this.runs.onResults(results);
 
-  /** After a batch of results: one complete call for what finished, and whatever waits may begin. */
+  /** After a batch of results, and after a complete call: one complete call for what finished (one out at a time); whatever waits may begin. */
   private afterResults(): void {
-    if (this.finished.length > 0 && !this.completing) {
+    if (this.finished.length > 0 && !this.completing && this.completeCalls < CALLS_IN_FLIGHT) {
       this.completing = true;
       queueMicrotask(() => void this.completeFinished());
     }
@@ -262,11 +261,13 @@ export class Pipeline {
 
   // ---- 4. complete ----------------------------------------------------------------
 
-  /** Follow-ups confirmed (followups.ts), one complete call for what finished in this turn (completions.ts), then the acks. */
+  /** Follow-ups confirmed (followups.ts), one complete call for what finished meanwhile (completions.ts), then the acks. */
   private async completeFinished(): Promise<void> {
     this.completing = false;
+    this.completeCalls += 1;
     const items = await this.deps.followups.publish(this.finished.splice(0), (item, err) => void this.failed(item, err));
     const results = await completeItems(this.store, items, this.o.resultMaxBytes, this.deps.followups).catch((err: unknown) => items.map(() => err as Error));
+    this.completeCalls -= 1;
     const unavailable: Item[] = [];
     items.forEach((item, i) => {
       const r = results[i]!;
@@ -277,7 +278,7 @@ export class Pipeline {
     // The handlers ran but their completions could not be recorded: the redeliveries run them
     // again (in inbox mode they find the inbox row instead).
     if (unavailable.length > 0) this.storeUnavailable(unavailable, results.find((r) => r instanceof Error));
-    this.pump();
+    this.afterResults();
   }
 
   /** The complete call answered for this item: recorded, or another lease was granted since ours. */
@@ -389,7 +390,7 @@ export class Pipeline {
         // Not settled by this run: it goes through the protocol itself. A retry that followed
         // a retried run may be that very retry, back before the run was settled (a short --retry-delay).
         if (this.stopping) this.done(f, false, 'requeued');
-        else if (!this.follow(f)) this.queue.push({ items: [f], alone: f.suspect });
+        else if (!this.follow(f)) this.queue.push([f], f.suspect);
       } else this.ackDuplicate(f, 'in-flight');
     }
     if (followers || wasAlone) this.pump();
@@ -402,7 +403,7 @@ export class Pipeline {
     this.stopping = true;
     this.deps.board.stopStarting();
     this.runs.stopStarting();
-    for (const { items } of this.queue.splice(0)) for (const item of items) this.done(item, false, 'requeued');
+    for (const item of this.queue.takeAll()) this.done(item, false, 'requeued');
     this.isolation.stop();
     for (const item of this.parking.takeAll()) this.done(item, false, 'requeued');
   }

@@ -15,7 +15,7 @@ import { DedupPoolError, StoreUnavailableError, errorMessage } from '../common/e
 import { EFFECT_COMMANDS, type RedisEffect } from './effects.js';
 import { RecordHashExpiry } from './record-expiry.js';
 import type { Keys } from './keys.js';
-import type { Scripts, ScriptedCluster, ScriptedRedis } from './redis-clients.js';
+import { beginVotes, type Scripts, type ScriptedCluster, type ScriptedRedis } from './redis-clients.js';
 import type { BeginResult, IdState, Lease, ReleaseMode } from './lease.js';
 import { Topology, type Vote } from './topology.js';
 
@@ -123,10 +123,10 @@ export class DedupStore {
     const tokens = ids.map(() => `${this.tokenPrefix}.${(this.tokens++).toString(36)}`);
     const started = monotonicMs();
     const votes = await this.topology.run(keys, (c, route, idx) => {
-      // The ids in one argument (records.lib.lua unpack_ids): a client works per argument.
+      // The ids in one argument (records.lib.lua each_id): a client works per argument.
       let packed = '';
       for (const j of idx) packed += `${keys[j]!.field}${keys[j]!.tag} ${keys[j]!.part} ${tokens[j]!} `;
-      return c.dedupBegin(route, ...this.shared, this.lockTtlMs, packed);
+      return c.dedupBegin(route, ...this.shared, this.lockTtlMs, packed).then(beginVotes);
     });
     const validUntil = this.validFrom(started);
     const results: (BeginResult | Error)[] = [];

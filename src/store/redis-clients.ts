@@ -21,11 +21,12 @@ const SCRIPTS = {
 } as const;
 
 type Arg = string | number;
-type BeginVote = [0, string] | [1, number] | [2, number, number];
+/** One id's answer to begin.lua: its reply is three values per id, in one flat list (beginVotes splits it). */
+export type BeginVote = [0, string] | [1, number] | [2, number, number];
 
 /** The dedup scripts; see each file's header in src/lua. The first argument is a routing key. */
 export interface Scripts {
-  dedupBegin(route: string, ...args: Arg[]): Promise<BeginVote[]>;
+  dedupBegin(route: string, ...args: Arg[]): Promise<(string | number)[]>;
   dedupExtend(route: string, ...args: Arg[]): Promise<(0 | 1)[]>;
   /** 1 recorded in the slot the caller named, 2 in another, 0 not ours (complete.lua). */
   dedupComplete(route: string, ...args: Arg[]): Promise<(0 | 1 | 2)[]>;
@@ -115,4 +116,14 @@ export function connectCluster(urls: string[], tls: TlsFiles = {}, commandTimeou
   });
   cluster.on('error', () => {});
   return defineScripts(cluster);
+}
+
+/** begin.lua's flat reply (state, value, fence for each id), one vote per id. */
+export function beginVotes(reply: (string | number)[]): BeginVote[] {
+  const votes = new Array<BeginVote>(reply.length / 3);
+  for (let i = 0, j = 0; j < reply.length; i++, j += 3) {
+    const state = reply[j];
+    votes[i] = state === 0 ? [0, String(reply[j + 1])] : state === 1 ? [1, Number(reply[j + 1])] : [2, Number(reply[j + 1]), Number(reply[j + 2])];
+  }
+  return votes;
 }

@@ -9,7 +9,7 @@
 --            a moving slot stopped it part-way (Redis Cluster: the writes made before it
 --            stopped are kept), or it got no answer (a timeout: it may have run later); else "0"
 -- ARGV[10]   the time slot the caller believes current (its clock)
--- ARGV[11]   the ids, packed (records.lib.lua unpack_ids): for each id i, its digest, then
+-- ARGV[11]   the ids, packed (records.lib.lua each_id): for each id i, its digest, then
 --            its hash tag, key part, lease token, the grant counter value of our lease on
 --            this instance, and "1" when the caller has set the expiry of the id's record
 --            hash in slot ARGV[10] already (not set again if that is the slot written), else "0"
@@ -18,15 +18,16 @@
 --         slot; 0 another lease was granted since ours (nothing written)
 local now = now_ms()
 local cut_short = ARGV[9] == '1'
-local out = {}
-for i, id in ipairs(unpack_ids(ARGV[11], 5)) do
-  local field, tag, part, token, mine, record = id[1], id[2], id[3], id[4], id[5], ARGV[11 + i]
+local out, i = {}, 0
+for field, tag, part, token, mine, expiry_known in each_id(ARGV[11], 5) do
+  i = i + 1
+  local record = ARGV[11 + i]
   local lock, fence = lock_key(tag, part), fence_key(tag, part)
   local holder = redis.call('GET', lock)
   -- Our lease may have expired with nobody taking over: the unchanged grant counter
   -- proves no one else ran the handler, so the record is still ours to write.
   if holder == token or (not holder and redis.call('GET', fence) == mine) then
-    local known = id[6] == '1' and math.floor(now / C.slot) == tonumber(ARGV[10])
+    local known = expiry_known == '1' and math.floor(now / C.slot) == tonumber(ARGV[10])
     local k = write_record(tag, part, field, record, now, known)
     redis.call('DEL', lock, fence)
     out[i] = k == tonumber(ARGV[10]) and 1 or 2

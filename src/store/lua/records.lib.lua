@@ -34,20 +34,10 @@ end
 
 -- The ids of a begin or complete call, packed in one argument (dedup-store.ts beginMany, completeMany):
 -- each is its 16-byte digest, then `n` fields each ended by a space (none can hold one).
--- Returns a list of {digest, field 1, ..., field n}.
-local function unpack_ids(s, n)
-  local ids, pos, len = {}, 1, #s
-  while pos <= len do
-    local id = {string.sub(s, pos, pos + 15)}
-    pos = pos + 16
-    for f = 2, n + 1 do
-      local e = string.find(s, ' ', pos, true)
-      id[f] = string.sub(s, pos, e - 1)
-      pos = e + 1
-    end
-    ids[#ids + 1] = id
-  end
-  return ids
+-- An iterator over them: for digest, field 1, ..., field n in each_id(s, n). (No table per
+-- id: a pattern match per id is half the cost of a find and a sub per field.)
+local function each_id(s, n)
+  return string.gmatch(s, '(' .. string.rep('.', 16) .. ')' .. string.rep('([^ ]*) ', n))
 end
 
 local function lock_key(tag, part) return C.lock .. tag .. ':' .. part end
