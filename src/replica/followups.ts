@@ -45,7 +45,8 @@ export function followupProps(m: OutboxMessage): Options.Publish {
 
 /** Publish each follow-up, mandatory and confirmed; how each went. */
 export function publishEach(channel: OutgoingChannel, list: OutboxMessage[]): Promise<PromiseSettledResult<void>[]> {
-  return Promise.allSettled(list.map((m) => channel.publish(m.exchange, m.routingKey, Buffer.from(m.content), followupProps(m))));
+  // async: a throw becomes that message's rejection, never a throw out of the complete step (which would stall it).
+  return Promise.allSettled(list.map(async (m) => channel.publish(m.exchange, m.routingKey, Buffer.from(m.content), followupProps(m))));
 }
 
 export class Followups {

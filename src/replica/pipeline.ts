@@ -79,7 +79,7 @@ export class Pipeline {
   /** The suspect running alone now, if any: nothing else begins meanwhile. */
   private readonly isolation = new Isolation<Item>(() => this.pump());
   private finished: Item[] = [];
-  private completing = false;
+  /** Complete calls scheduled or out (at most CALLS_IN_FLIGHT). */
   private completeCalls = 0;
   private readonly parking = new Parking((item) => this.again(item));
   private stopping = false;
@@ -252,8 +252,8 @@ export class Pipeline {
 
   /** After a batch of results, and after a complete call: one complete call for what finished (one out at a time); whatever waits may begin. */
   private afterResults(): void {
-    if (this.finished.length > 0 && !this.completing && this.completeCalls < CALLS_IN_FLIGHT) {
-      this.completing = true;
+    if (this.finished.length > 0 && this.completeCalls < CALLS_IN_FLIGHT) {
+      this.completeCalls += 1;
       queueMicrotask(() => void this.completeFinished());
     }
     this.pump();
@@ -263,8 +263,6 @@ export class Pipeline {
 
   /** Follow-ups confirmed (followups.ts), one complete call for what finished meanwhile (completions.ts), then the acks. */
   private async completeFinished(): Promise<void> {
-    this.completing = false;
-    this.completeCalls += 1;
     const items = await this.deps.followups.publish(this.finished.splice(0), (item, err) => void this.failed(item, err));
     const results = await completeItems(this.store, items, this.o.resultMaxBytes, this.deps.followups).catch((err: unknown) => items.map(() => err as Error));
     this.completeCalls -= 1;
