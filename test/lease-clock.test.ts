@@ -12,6 +12,9 @@ describe('leaseTiming', () => {
       // Noticing the loss (a tick), the grace, noticing it was ignored (a tick): all inside the budget.
       expect(2 * t.tickMs + t.graceMs).toBeLessThan(t.stopBeforeMs);
       expect(t.stopBeforeMs).toBeLessThanOrEqual(ttl / 3);
+      // The watchdog's hard stop: after the main thread would have stopped the handler, a tick before the lease ends.
+      expect(t.hardStopBeforeMs).toBeLessThanOrEqual(t.stopBeforeMs - t.tickMs - t.graceMs);
+      expect(t.hardStopBeforeMs).toBeGreaterThan(t.tickMs);
     }
   });
 
@@ -34,7 +37,7 @@ describe('LeaseClock', () => {
     try {
       // A's lease is due for renewal (less than two thirds left), far from its deadline.
       const a: Lease = { id: 'a', token: 't', fence: 1, fences: [1], validUntil: monotonicMs() + 0.6 * ttl };
-      const slotA = board.acquire(clock.deadline(a))!;
+      const slotA = board.acquire(clock.deadline(a), clock.hardStop(a))!;
       const ha = held(a, slotA, true);
       clock.hold(ha);
       while (!answer) await new Promise((r) => setTimeout(r, 5)); // the renewal is out
@@ -42,7 +45,7 @@ describe('LeaseClock', () => {
       // A's result arrives: its slot goes to B, whose lease is already gone.
       ha.running = false;
       board.release(slotA);
-      const slotB = board.acquire(0)!;
+      const slotB = board.acquire(0, 0)!;
       expect(slotB).toBe(slotA);
       answer([true]);
       await new Promise((r) => setTimeout(r, 10));
@@ -61,7 +64,7 @@ describe('LeaseClock', () => {
     const clock = new LeaseClock(store, board, { lockTtlMs: ttl, handlerTimeoutMs: 0 }, { extended: () => {}, lost: () => (lostAt = monotonicMs()), timedOut: () => {}, stuck: () => {} });
     try {
       const lease: Lease = { id: 'a', token: 't', fence: 1, fences: [1], validUntil: monotonicMs() + ttl };
-      const h = held(lease, board.acquire(clock.deadline(lease))!, true);
+      const h = held(lease, board.acquire(clock.deadline(lease), clock.hardStop(lease))!, true);
       clock.hold(h);
       for (const end = monotonicMs() + 2 * ttl; !h.lost && monotonicMs() < end; ) await new Promise((r) => setTimeout(r, 5));
       expect(h.lost).toBe(true);

@@ -58,6 +58,7 @@ describe('validate', () => {
     ['handler-timeout', { handlerTimeoutMs: '1 fortnight' }, /--handler-timeout .*must be a duration/],
     ['overdue-after', { overdueAfterMs: 'soon' }, /--overdue-after .*must be a duration/],
     ['worker-heap-mb', { workerHeapMb: '-1' }, /--worker-heap-mb .*must be an integer from 0 to 65536/],
+    ['inline-below-us', { inlineBelowUs: '0.5ms' }, /--inline-below-us .*must be an integer from 0 to 1000000/],
     ['on-conflict', { onConflict: 'panic' }, /--on-conflict .*must be one of dead-letter, ack/],
     ['inbox', { inboxUrl: 'mysql://x' }, /--inbox .*must be a postgres:\/\/ URL/],
     ['tls-ca', { tlsCa: '' }, /--tls-ca .*must be a file path/],

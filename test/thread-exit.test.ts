@@ -27,7 +27,7 @@ function setUp(threads: number, concurrency: number) {
   let next = 1;
   const task = (data: Record<string, unknown>): Task => {
     const taskId = next++;
-    const slot = board.acquire(monotonicMs() + 600_000)!;
+    const slot = board.acquire(monotonicMs() + 600_000, monotonicMs() + 600_000)!;
     return { taskId, slot, fencingToken: 1, message: { id: `m${taskId}`, body: { data: { ledger, ...data } }, headers: {}, attempt: 1, redelivered: false } };
   };
   const cleanup = () => rmSync(dir, { recursive: true, force: true });

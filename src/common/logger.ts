@@ -16,7 +16,7 @@ export function resolveLogFormat(format: LogFormat): 'json' | 'pretty' {
  * log object it appears. URLs are logged through redactUrl() instead. Pretty
  * lines are formatted synchronously on this thread: no transport thread per logger.
  */
-export function createLogger(level: string, bindings: Record<string, unknown> = {}, format: LogFormat = 'json'): Logger {
+export function createLogger(level: string, bindings: Record<string, unknown> = {}, format: LogFormat = 'json', fd?: number): Logger {
   const options = {
     level,
     base: { pid: process.pid, ...bindings },
@@ -25,6 +25,8 @@ export function createLogger(level: string, bindings: Record<string, unknown> = 
       censor: '***',
     },
   };
+  // A worker thread's process.stdout goes through the main thread: a thread that must be heard while that one is blocked writes to the fd.
+  if (fd !== undefined) return pino(options, pino.destination({ dest: fd, sync: true }));
   if (resolveLogFormat(format) === 'json') return pino(options);
   return pino(options, pretty({ sync: true, colorize: process.stdout.isTTY, translateTime: 'SYS:HH:MM:ss.l', ignore: 'hostname' }));
 }

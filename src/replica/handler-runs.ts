@@ -68,7 +68,7 @@ export class HandlerRuns {
     const tasks: Task[] = [];
     const noSlot: Item[] = [];
     for (const item of items) {
-      const slot = this.deps.board.acquire(this.clock.deadline(item.lease));
+      const slot = this.deps.board.acquire(this.clock.deadline(item.lease), this.clock.hardStop(item.lease));
       if (slot === undefined) {
         noSlot.push(item);
         continue;
@@ -89,7 +89,8 @@ export class HandlerRuns {
       this.clock.hold(item);
       tasks.push(item.task);
     }
-    if (tasks.length > 0) executor.submit(tasks);
+    // A crash suspect runs on a thread: if it takes that down, the process stays.
+    if (tasks.length > 0) executor.submit(tasks, !items.some((i) => i.suspect));
     return noSlot;
   }
 
@@ -123,7 +124,7 @@ export class HandlerRuns {
     if (again.length > 0) {
       const executor = this.deps.executor();
       for (const item of again) item.executor = executor;
-      executor.submit(again.map((i) => i.task!));
+      executor.submit(again.map((i) => i.task!), false);
     }
     outcomes.settled();
   };

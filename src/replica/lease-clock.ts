@@ -27,6 +27,12 @@ export interface LeaseTiming {
    * its lease and hand the id to another replica.
    */
   stopBeforeMs: number;
+  /**
+   * A handler on the main thread still running this long before the lease's validity
+   * ends has a blocked main thread (it would have been aborted and stopped by then): the
+   * watchdog, looking every tick, ends the process before Redis can expire the lease.
+   */
+  hardStopBeforeMs: number;
 }
 
 /** Renewals start once less than this share of a lease is left. */
@@ -40,7 +46,7 @@ export function leaseTiming(lockTtlMs: number, handlerTimeoutMs = 0): LeaseTimin
   const tickMs = Math.max(5, Math.floor(Math.min(lockTtlMs / 12, 1000, ...(handlerTimeoutMs > 0 ? [handlerTimeoutMs / 5] : []))));
   const graceMs = Math.max(20, Math.floor(Math.min(lockTtlMs / 12, 1000)));
   const marginMs = Math.max(10, Math.floor(Math.min(lockTtlMs / 30, 250)));
-  return { tickMs, graceMs, stopBeforeMs: 2 * tickMs + graceMs + marginMs };
+  return { tickMs, graceMs, stopBeforeMs: 2 * tickMs + graceMs + marginMs, hardStopBeforeMs: tickMs + marginMs };
 }
 
 /** What the clock watches: a held lease and, while `running`, its handler. */
@@ -99,6 +105,11 @@ export class LeaseClock {
   /** Until when a task under `lease` may start or run: the board holds this, not the lease's validity. */
   deadline(lease: Lease): number {
     return lease.validUntil - this.timing.stopBeforeMs;
+  }
+
+  /** By when a handler under `lease` must have stopped, whatever the main thread is doing (the board's hard stop). */
+  hardStop(lease: Lease): number {
+    return lease.validUntil - this.timing.hardStopBeforeMs;
   }
 
   hold(h: Held): void {
@@ -161,7 +172,7 @@ export class LeaseClock {
       if (extended[i]) {
         // The slot is this lease's only while its task is out: once the result is in, the
         // slot may belong to another task, whose deadline this must not overwrite.
-        if (h.running) this.board.set(h.slot, this.deadline(h.lease));
+        if (h.running) this.board.set(h.slot, this.deadline(h.lease), this.hardStop(h.lease));
         this.on.extended(h);
       } else this.lose(h);
     });
@@ -169,7 +180,7 @@ export class LeaseClock {
 
   private lose(h: Held): void {
     h.lost = true;
-    if (h.running) this.board.set(h.slot, 0);
+    if (h.running) this.board.lose(h.slot);
     this.on.lost(h);
   }
 }

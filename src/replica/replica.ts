@@ -23,6 +23,7 @@ import { createLogger, redactUrl, resolveLogFormat, type Logger } from '../commo
 import { resolveOptions, type OptionsInput, type PoolOptions } from '../common/options.js';
 import type { ReplicaEvents } from './item.js';
 import { Pipeline } from './pipeline.js';
+import { leaseTiming } from './lease-clock.js';
 import { OutgoingChannel } from '../amqp/outgoing.js';
 import { Followups } from './followups.js';
 import { startOutboxDispatcher, startRedisOutboxDispatcher, type Dispatcher } from './outbox-dispatcher.js';
@@ -190,6 +191,9 @@ export class Replica extends EventEmitter<ReplicaEvents> {
         logFormat: resolveLogFormat(this.opts.logFormat),
         heapMb: this.opts.workerHeapMb,
         board: this.board,
+        // A heap limit is a thread's: with one, every call runs on a thread.
+        inlineBelowMs: this.opts.workerHeapMb > 0 ? 0 : this.opts.inlineBelowUs / 1000,
+        watchdogTickMs: leaseTiming(this.opts.lockTtlMs, this.opts.handlerTimeoutMs).tickMs,
         onResults: this.pipeline.onResults,
         ...(this.opts.inboxUrl && { inbox: { url: this.opts.inboxUrl, queue: scopeOf(this.opts), dedupTtlMs: this.opts.dedupTtlMs } }),
         followups: { scope: scopeOf(this.opts), idField: this.opts.idField, maxBytes: this.opts.maxBytes },

@@ -2,18 +2,26 @@
  * Where handler tasks run: a piscina pool of worker threads, or (`--threads 0`)
  * the replica's main thread. The pipeline sees one interface either way: submit
  * a batch, get results back in batches, abort a task, terminate a stuck thread.
+ *
+ * Handlers measured faster than --inline-below-us per call run on the main thread
+ * even with threads (the fast lane): for them the hop to a thread (a structured clone,
+ * a wake-up, the results back) costs more than the call. What a thread promised still
+ * holds there: a handler that ignores its abort ends the process instead of its thread,
+ * and one that blocks the main thread is ended by the watchdog thread before its lease
+ * can run out (workers/watchdog.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { BroadcastChannel, threadId } from 'node:worker_threads';
+import { BroadcastChannel, Worker } from 'node:worker_threads';
 import pg from 'pg';
 import { Piscina } from 'piscina';
 import { ConfigError, errorMessage } from '../common/errors.js';
-import { BoardView, LeaseBoard } from './lease-board.js';
+import { BoardView, LeaseBoard, MAIN_THREAD } from './lease-board.js';
 import type { Logger } from '../common/logger.js';
 import { builtFile } from '../common/paths.js';
 import type { HandlerInfo } from './handler-module.js';
 import type { FollowupConfig } from './followup-calls.js';
+import type { WatchdogData } from '../../workers/watchdog.js';
 import { TaskRunner } from './task-runner.js';
 import { packTasks, resultsOf, type ControlMessage, type ProbeResult, type ResultsMessage, type Task, type TaskResult, type WorkerData, type WorkerTask } from './worker-protocol.js';
 
@@ -28,19 +36,24 @@ export interface ExecutorOptions {
   /** Heap limit per thread in MB; 0 for Node's default. */
   heapMb?: number;
   board: LeaseBoard;
+  /** Handlers measured faster than this per call (ms) run on the main thread; 0: never (threads > 0 only). */
+  inlineBelowMs?: number;
+  /** How often the watchdog looks at handlers on the main thread (the lease clock's tick). */
+  watchdogTickMs?: number;
   /** Postgres inbox mode. */
   inbox?: { url: string; queue: string; dedupTtlMs: number };
   /** What ctx.publish needs to build follow-ups. */
   followups?: FollowupConfig;
-  /** Receives results in batches, including those of tasks whose thread died. */
-  onResults(results: TaskResult[]): void;
+  /** Receives results in batches, including those of tasks whose thread died, and how long their handlers took in all (ms). */
+  onResults(results: TaskResult[], handlerMs?: number): void;
 }
 
 export interface Executor {
   readonly threads: number;
   /** Load the handler once, so a broken handler stops start-up instead of failing every message; what it declares. */
   probe(): Promise<HandlerInfo>;
-  submit(tasks: Task[]): void;
+  /** Run a batch; `mayInline`: it may take the fast lane (not for crash suspects). */
+  submit(tasks: Task[], mayInline?: boolean): void;
   /** Fire the task's `ctx.signal`. */
   abort(taskId: number, reason: string): void;
   /** A drain began: tasks waiting for a place come back unrun, now (set the board's flag first). */
@@ -51,7 +64,18 @@ export interface Executor {
 }
 
 export function createExecutor(opts: ExecutorOptions, log: Logger): Executor {
-  return opts.threads === 0 ? new InlineExecutor(opts, log) : new ThreadExecutor(opts);
+  return opts.threads === 0 ? new InlineExecutor(opts, log) : new ThreadExecutor(opts, log);
+}
+
+/**
+ * A handler on the main thread ignored its abort: it cannot be stopped there, and its
+ * lease is lost or going. Nothing more of this process may run (SIGKILL); its messages
+ * are redelivered.
+ */
+function endProcess(log: Logger, slot: number): never {
+  log.fatal({ slot }, 'a handler on the main thread ignored its abort signal: ending the replica, as a thread would be terminated (its messages are redelivered)');
+  process.kill(process.pid, 'SIGKILL');
+  throw new Error('unreachable: the process was killed');
 }
 
 /**
@@ -59,7 +83,7 @@ export function createExecutor(opts: ExecutorOptions, log: Logger): Executor {
  * stops start-up with its reason before any replica starts (not a crash loop).
  */
 export async function checkHandler(handlerPath: string, logLevel: string): Promise<HandlerInfo> {
-  const executor = new ThreadExecutor({ handlerPath, threads: 1, concurrency: 1, logLevel, board: new LeaseBoard(1), onResults: () => {} });
+  const executor = new ThreadExecutor({ handlerPath, threads: 1, concurrency: 1, logLevel, board: new LeaseBoard(1), onResults: () => {} }, undefined);
   try {
     return await executor.probe();
   } finally {
@@ -87,6 +111,14 @@ const MIN_SHARE_MS = 4;
 /** How many shares to split `tasks` tasks into over `threads` threads, given the handler time per task. */
 export function sharesFor(tasks: number, threads: number, msPerTask: number): number {
   return Math.max(1, Math.min(threads, tasks, Math.floor((msPerTask * tasks) / MIN_SHARE_MS)));
+}
+
+/** Handler calls measured before the fast lane may open: the lane rests on more than a first impression. */
+export const FAST_LANE_AFTER_CALLS = 200;
+
+/** A batch takes the fast lane: enough calls measured, their running mean under the bound (ms; 0: never). */
+export function fastLane(calls: number, msPerTask: number, inlineBelowMs: number): boolean {
+  return calls >= FAST_LANE_AFTER_CALLS && msPerTask < inlineBelowMs;
 }
 
 /** What the balancer needs of a piscina worker. */
@@ -126,10 +158,17 @@ class ThreadExecutor implements Executor {
   private readonly exits = new Map<number, Promise<void>>();
   /** Recent handler time per task (ms), from the workers' reports; high at first, so early batches split. */
   private msPerTask = MIN_SHARE_MS;
+  /** Handler calls measured so far (up to the fast lane's warm-up). */
+  private measuredCalls = 0;
   /** The batch being handed to piscina is one share of fast handlers (pickWorker). */
   private concentrate = false;
+  /** The fast lane: made when a handler is first measured fast enough. */
+  private inline?: InlineExecutor;
 
-  constructor(private readonly opts: ExecutorOptions) {
+  constructor(
+    private readonly opts: ExecutorOptions,
+    private readonly log: Logger | undefined,
+  ) {
     const file = builtFile('workers/handler-worker.js');
     if (!existsSync(file)) throw new Error(`worker file ${file} is missing: run "npm run build"`);
     const controlChannel = `dedup-pool:control:${randomUUID()}`;
@@ -158,14 +197,20 @@ class ThreadExecutor implements Executor {
       ...(opts.heapMb ? { resourceLimits: { maxOldGenerationSizeMb: opts.heapMb } } : {}),
     });
     this.piscina.on('message', (msg: ResultsMessage) => {
-      if (!msg?.dedupResults) return;
-      const results = resultsOf(msg);
-      if (results.length > 0) this.msPerTask = 0.8 * this.msPerTask + 0.2 * (msg.handlerMs / results.length);
-      this.answer(results);
+      if (msg?.dedupResults) this.measured(resultsOf(msg), msg.handlerMs);
     });
     this.piscina.on('workerCreate', (w: { id: number }) => this.watchExit(w.id));
     // A thread that dies with no batch on it: piscina replaces it; nothing is lost.
     this.piscina.on('error', () => {});
+  }
+
+  /** Results from either lane, with their handlers' time (a running mean per task decides the lane and the split). */
+  private measured(results: TaskResult[], handlerMs = 0): void {
+    if (results.length > 0) {
+      this.msPerTask = 0.8 * this.msPerTask + 0.2 * (handlerMs / results.length);
+      if (this.measuredCalls < FAST_LANE_AFTER_CALLS) this.measuredCalls += results.length;
+    }
+    this.answer(results);
   }
 
   /** Hand results on, once per task: a late or repeated answer for a task already answered is dropped. */
@@ -214,11 +259,19 @@ class ThreadExecutor implements Executor {
     return res.atomic ? { atomic: res.atomic } : {};
   }
 
-  /** One piscina task per thread's share of the batch; one share when the batch's work is too small to split. */
-  submit(tasks: Task[]): void {
+  /**
+   * The fast lane when the handler is measured fast (it starts on threads: early batches
+   * measure it); else one piscina task per thread's share of the batch, one share when
+   * the batch's work is too small to split.
+   */
+  submit(tasks: Task[], mayInline = true): void {
+    for (const t of tasks) this.out.set(t.taskId, t);
+    if (mayInline && this.log && fastLane(this.measuredCalls, this.msPerTask, this.opts.inlineBelowMs ?? 0)) {
+      this.inline ??= new InlineExecutor({ ...this.opts, onResults: (results, ms) => this.measured(results, ms) }, this.log);
+      return this.inline.submit(tasks);
+    }
     const shares = sharesFor(tasks.length, this.opts.threads, this.msPerTask);
     const size = Math.ceil(tasks.length / shares);
-    for (const t of tasks) this.out.set(t.taskId, t);
     // piscina asks the balancer within run() when a thread has room (later, from its queue, when none has).
     this.concentrate = shares === 1 && this.msPerTask * tasks.length < MIN_SHARE_MS;
     for (let i = 0; i < tasks.length; i += size) {
@@ -230,14 +283,17 @@ class ThreadExecutor implements Executor {
 
   abort(taskId: number, reason: string): void {
     this.control.postMessage({ taskId, reason } satisfies ControlMessage);
+    this.inline?.abort(taskId, reason);
   }
 
   stopStarting(): void {
     this.control.postMessage({ stopStarting: true } satisfies ControlMessage);
+    this.inline?.stopStarting();
   }
 
   terminate(slot: number): boolean {
     const id = this.opts.board.threadOf(slot);
+    if (id === MAIN_THREAD) return this.inline!.terminate(slot);
     const worker = id === 0 ? undefined : this.piscina.threads.find((w) => w.threadId === id);
     if (!worker) return false;
     void worker.terminate();
@@ -256,30 +312,37 @@ class ThreadExecutor implements Executor {
       await promise;
     }
     await this.piscina.close({ force: true });
+    await this.inline?.close({ force });
     this.control.close();
   }
 }
 
 /**
- * `--threads 0`: handlers run on the main thread, beside the AMQP and Redis I/O.
- * No thread hop, so I/O-bound handlers are cheapest here; a CPU-bound one delays
- * lease renewal and acks, and a handler that ignores its abort cannot be stopped.
+ * Handlers on the main thread, beside the AMQP and Redis I/O: `--threads 0`, and the
+ * fast lane of a thread pool. No thread hop, so fast and I/O-bound handlers are cheapest
+ * here; a CPU-bound one delays lease renewal and acks. A handler that ignores its abort
+ * ends the process (as a thread would be terminated), and the watchdog thread ends it
+ * if a handler blocks the main thread until its lease is about to run out.
  */
 class InlineExecutor implements Executor {
   private readonly runner: TaskRunner;
   private readonly inbox?: pg.Pool;
   private readonly running = new Set<Promise<void>>();
+  private readonly watchdog: Worker;
 
   constructor(
     private readonly opts: ExecutorOptions,
-    log: Logger,
+    private readonly log: Logger,
   ) {
     this.inbox = opts.inbox ? new pg.Pool({ connectionString: opts.inbox.url, max: opts.concurrency }) : undefined;
     this.inbox?.on('error', () => {});
+    const watchdogData: WatchdogData = { board: opts.board.buffer, tickMs: opts.watchdogTickMs ?? 1000, logLevel: opts.logLevel };
+    this.watchdog = new Worker(builtFile('workers/watchdog.js'), { workerData: watchdogData });
+    this.watchdog.unref();
     this.runner = new TaskRunner({
       handlerPath: opts.handlerPath,
       concurrency: opts.concurrency,
-      board: new BoardView(opts.board.buffer, threadId),
+      board: new BoardView(opts.board.buffer, MAIN_THREAD),
       log,
       ...(this.inbox && opts.inbox && { inbox: { pool: this.inbox, queue: opts.inbox.queue, dedupTtlMs: opts.inbox.dedupTtlMs } }),
       ...(opts.followups && { followups: opts.followups }),
@@ -309,12 +372,13 @@ class InlineExecutor implements Executor {
     this.runner.stopStarting();
   }
 
-  terminate(): boolean {
-    return false;
+  terminate(slot: number): boolean {
+    return endProcess(this.log, slot);
   }
 
   async close({ force = true } = {}): Promise<void> {
     if (!force) await Promise.allSettled([...this.running]);
     await this.inbox?.end().catch(() => {});
+    await this.watchdog.terminate();
   }
 }

@@ -122,6 +122,7 @@ export class TaskRunner {
       this.running.set(task.taskId, {});
       const t0 = performance.now();
       void this.call(task).then((result) => {
+        this.opts.board.finish(task.slot);
         this.running.delete(task.taskId);
         this.resultsMs += performance.now() - t0;
         this.post(result, done);
