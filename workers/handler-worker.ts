@@ -24,7 +24,7 @@ const runner = new TaskRunner({
   log: createLogger(data.logLevel, { thread: threadId }, data.logFormat),
   ...(inbox && data.inbox && { inbox: { pool: inbox, queue: data.inbox.queue, dedupTtlMs: data.inbox.dedupTtlMs } }),
   ...(data.followups && { followups: data.followups }),
-  post: (results, handlerMs) => parentPort!.postMessage(resultsMessage(results, handlerMs)),
+  post: (results, handlerMs, busyMs) => parentPort!.postMessage(resultsMessage(results, handlerMs, busyMs)),
 });
 
 const control = new BroadcastChannel(data.controlChannel);

@@ -23,8 +23,8 @@ export interface WatchdogData {
 
 const data = workerData as WatchdogData;
 const watch = new BoardWatch(data.board);
-// JSON, written synchronously to fd 1: a worker's process.stdout goes through the (blocked) main thread.
-const log = createLogger(data.logLevel, { thread: 'watchdog' }, 'json', 1);
+// JSON, written at once to fd 1 (not through the blocked main thread: logger.ts).
+const log = createLogger(data.logLevel, { thread: 'watchdog' });
 
 setInterval(() => {
   const slot = watch.overdueOnMain(monotonicMs());

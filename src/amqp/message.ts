@@ -63,8 +63,10 @@ export function parseDelivery(msg: DeliveryLike, opts: ParseOptions): Parsed {
 
   const id = findId(msg, body.value, headers, opts);
   if (!id.ok) return id;
-  const disagreement = id.from && disagreeing(msg, body.value, headers, opts, id.from, id.value);
-  return { ok: true, id: id.value, body: body.value, headers, ...(disagreement && { disagreement }) };
+  const parsed: Extract<Parsed, { ok: true }> = { ok: true, id: id.value, body: body.value, headers };
+  const disagreement = id.index === undefined ? undefined : disagreeing(msg, body.value, headers, opts, id.index, id.value);
+  if (disagreement) parsed.disagreement = disagreement;
+  return parsed;
 }
 
 function isJson(contentType: string | undefined): boolean {
@@ -87,55 +89,42 @@ function decodeJson(content: Buffer): { ok: true; value: unknown } | { ok: false
   }
 }
 
-/** What one source holds: a candidate (possibly invalid) and where it was read, or nothing. */
-function readSource(
-  source: Exclude<IdSource, { kind: 'content' }>,
-  msg: DeliveryLike,
-  body: unknown,
-  headers: Record<string, unknown>,
-  idField: string,
-): { candidate: unknown; where: string } | undefined {
-  let candidate: unknown;
-  let where: string;
-  switch (source.kind) {
-    case 'property':
-      candidate = msg.properties.messageId;
-      where = 'the message-id property';
-      break;
-    case 'header':
-      candidate = headers[source.name];
-      where = `header ${source.name}`;
-      break;
-    case 'body':
-      candidate = isObject(body) ? body[idField] : undefined;
-      where = `body field ${idField}`;
-      break;
-  }
+/**
+ * What one source holds, as a candidate id (possibly invalid), or undefined. Where it was
+ * read is named only when it is reported (whereOf): nothing is built per message for it.
+ */
+function candidateIn(source: Exclude<IdSource, { kind: 'content' }>, msg: DeliveryLike, body: unknown, headers: Record<string, unknown>, idField: string): unknown {
+  const candidate = source.kind === 'body' ? (isObject(body) ? body[idField] : undefined) : source.kind === 'header' ? headers[source.name] : msg.properties.messageId;
   if (candidate === undefined || candidate === null || candidate === '') return undefined;
-  if (typeof candidate === 'number' && Number.isSafeInteger(candidate)) candidate = String(candidate);
-  if (Buffer.isBuffer(candidate)) candidate = candidate.toString('utf8');
-  return { candidate, where };
+  if (typeof candidate === 'number' && Number.isSafeInteger(candidate)) return String(candidate);
+  if (Buffer.isBuffer(candidate)) return candidate.toString('utf8');
+  return candidate;
 }
 
-/** The id from the first source that has one, and that source's place in idFrom and name (none for a content hash). */
+function whereOf(source: Exclude<IdSource, { kind: 'content' }>, idField: string): string {
+  if (source.kind === 'body') return `body field ${idField}`;
+  return source.kind === 'header' ? `header ${source.name}` : 'the message-id property';
+}
+
+/** The id from the first source that has one, and that source's place in idFrom (none for a content hash). */
 function findId(
   msg: DeliveryLike,
   body: unknown,
   headers: Record<string, unknown>,
   opts: ParseOptions,
-): { ok: true; value: string; from?: { index: number; where: string } } | { ok: false; reason: BadMessageReason; detail: string } {
-  for (const [index, source] of opts.idFrom.entries()) {
+): { ok: true; value: string; index?: number } | { ok: false; reason: BadMessageReason; detail: string } {
+  const { idFrom, idField } = opts;
+  for (let index = 0; index < idFrom.length; index++) {
+    const source = idFrom[index]!;
     if (source.kind === 'content') return { ok: true, value: `sha256:${createHash('sha256').update(msg.content).digest('hex')}` };
-    const found = readSource(source, msg, body, headers, opts.idField);
-    if (!found) continue;
-    if (typeof found.candidate !== 'string') {
-      return bad('BAD_ID', `id in ${found.where} is a ${typeof found.candidate}, not a string`);
-    }
-    const id = checkId(found.candidate, found.where);
-    return id.ok ? { ...id, from: { index, where: found.where } } : id;
+    const candidate = candidateIn(source, msg, body, headers, idField);
+    if (candidate === undefined) continue;
+    if (typeof candidate !== 'string') return bad('BAD_ID', `id in ${whereOf(source, idField)} is a ${typeof candidate}, not a string`);
+    const wrong = idProblem(candidate);
+    return wrong ? bad('BAD_ID', `id in ${whereOf(source, idField)} ${wrong}`) : { ok: true, value: candidate, index };
   }
-  const tried = opts.idFrom.map((s) => (s.kind === 'header' ? `header:${s.name}` : s.kind)).join(', ');
-  const shape = opts.idFrom.some((s) => s.kind === 'body') && !isObject(body) ? `; the body is ${describeJson(body)}, not a JSON object` : '';
+  const tried = idFrom.map((s) => (s.kind === 'header' ? `header:${s.name}` : s.kind)).join(', ');
+  const shape = idFrom.some((s) => s.kind === 'body') && !isObject(body) ? `; the body is ${describeJson(body)}, not a JSON object` : '';
   return bad('NO_ID', `no message id (tried ${tried}${shape})`);
 }
 
@@ -144,29 +133,26 @@ function findId(
  * would run once per distinct id if the chosen source changed (or if a client sets a
  * fresh message-id property per publish and the order put it first), so it is reported.
  */
-function disagreeing(
-  msg: DeliveryLike,
-  body: unknown,
-  headers: Record<string, unknown>,
-  opts: ParseOptions,
-  chosen: { index: number; where: string },
-  id: string,
-): IdDisagreement | undefined {
-  for (const source of opts.idFrom.slice(chosen.index + 1)) {
+function disagreeing(msg: DeliveryLike, body: unknown, headers: Record<string, unknown>, opts: ParseOptions, chosen: number, id: string): IdDisagreement | undefined {
+  const { idFrom, idField } = opts;
+  for (let i = chosen + 1; i < idFrom.length; i++) {
+    const source = idFrom[i]!;
     if (source.kind === 'content') continue;
-    const other = readSource(source, msg, body, headers, opts.idField);
-    if (other && typeof other.candidate === 'string' && other.candidate !== id) {
-      return { chosenFrom: chosen.where, otherFrom: other.where, otherId: other.candidate };
+    const other = candidateIn(source, msg, body, headers, idField);
+    if (typeof other === 'string' && other !== id) {
+      return { chosenFrom: whereOf(idFrom[chosen] as Exclude<IdSource, { kind: 'content' }>, idField), otherFrom: whereOf(source, idField), otherId: other };
     }
   }
   return undefined;
 }
 
-function checkId(id: string, where: string): { ok: true; value: string } | { ok: false; reason: BadMessageReason; detail: string } {
-  if (Buffer.byteLength(id) > MAX_ID_BYTES) return bad('BAD_ID', `id in ${where} is over ${MAX_ID_BYTES} bytes`);
+/** What is wrong with an id, or undefined. */
+function idProblem(id: string): string | undefined {
+  // Bytes are at most 3 per UTF-16 unit: most ids need no count.
+  if (id.length * 3 > MAX_ID_BYTES && Buffer.byteLength(id) > MAX_ID_BYTES) return `is over ${MAX_ID_BYTES} bytes`;
   // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(id)) return bad('BAD_ID', `id in ${where} contains control characters`);
-  return { ok: true, value: id };
+  if (/[\u0000-\u001f\u007f]/.test(id)) return 'contains control characters';
+  return undefined;
 }
 
 function describeJson(v: unknown): string {

@@ -16,7 +16,7 @@ export function resolveLogFormat(format: LogFormat): 'json' | 'pretty' {
  * log object it appears. URLs are logged through redactUrl() instead. Pretty
  * lines are formatted synchronously on this thread: no transport thread per logger.
  */
-export function createLogger(level: string, bindings: Record<string, unknown> = {}, format: LogFormat = 'json', fd?: number): Logger {
+export function createLogger(level: string, bindings: Record<string, unknown> = {}, format: LogFormat = 'json'): Logger {
   const options = {
     level,
     base: { pid: process.pid, ...bindings },
@@ -25,8 +25,8 @@ export function createLogger(level: string, bindings: Record<string, unknown> = 
       censor: '***',
     },
   };
-  // A worker thread's process.stdout goes through the main thread: a thread that must be heard while that one is blocked writes to the fd.
-  if (fd !== undefined) return pino(options, pino.destination({ dest: fd, sync: true }));
-  if (resolveLogFormat(format) === 'json') return pino(options);
+  // Written at once to fd 1: a line logged right before the process is killed is not lost, and a
+  // worker thread's line does not go through the main thread (process.stdout), which may be blocked.
+  if (resolveLogFormat(format) === 'json') return pino(options, pino.destination({ dest: 1, sync: true }));
   return pino(options, pretty({ sync: true, colorize: process.stdout.isTTY, translateTime: 'SYS:HH:MM:ss.l', ignore: 'hostname' }));
 }

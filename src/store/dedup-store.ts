@@ -24,6 +24,7 @@ export { FINGERPRINT_CHARS, decodeRecord, encodeRecord, fingerprint } from './re
 export type { BeginResult, IdState, Lease, ReleaseMode } from './lease.js';
 
 type Arg = string | number;
+type BeginVote = Vote<[0, string] | [1, number] | [2, number, number]>; // one instance's answer for one id (beginVotes)
 
 export interface DedupStoreOptions {
   keys: Keys;
@@ -130,8 +131,10 @@ export class DedupStore {
     });
     const validUntil = this.validFrom(started);
     const results: (BeginResult | Error)[] = [];
+    const what = `begin ${ids.length} id(s)`;
     for (let i = 0; i < ids.length; i++) {
-      results.push(await this.decideBegin(ids[i]!, tokens[i]!, votes[i]!, validUntil, `begin ${ids.length} id(s)`));
+      const v = votes[i]!; // one vote (one instance or node, the common case): decided at once, no promise per id
+      results.push(v.length === 1 ? this.decideOne(ids[i]!, tokens[i]!, v, validUntil, what) : await this.decideBegin(ids[i]!, tokens[i]!, v, validUntil, what));
     }
     this.forgetUnanswered(ids, tokens, votes, results);
     return results;
@@ -153,10 +156,8 @@ export class DedupStore {
       results[i] instanceof Error && votes[i]!.some((v) => !v.ok) ? [{ lease: { id, token: tokens[i]!, fence: 0, fences: [], validUntil: 0 }, mode: 'uncount' as const }] : [],
     );
     if (lost.length === 0) return;
-    const retry = async (): Promise<void> => {
-      if (await this.topology.healthyWithin(this.lockTtlMs)) await this.releaseMany(lost);
-    };
-    void this.releaseMany(lost).catch(retry).catch(() => {});
+    const retryWhenBack = async () => (await this.topology.healthyWithin(this.lockTtlMs)) && this.releaseMany(lost);
+    void this.releaseMany(lost).catch(retryWhenBack).catch(() => {});
   }
 
   /** One id's begin (a batch of one). */
@@ -164,16 +165,18 @@ export class DedupStore {
     return unwrap((await this.beginMany([id]))[0]!);
   }
 
-  private async decideBegin(id: string, token: string, votes: Vote<[0, string] | [1, number] | [2, number, number]>[], validUntil: number, what: string): Promise<BeginResult | Error> {
-    // One instance, or one node: no votes to weigh (the common case, kept allocation-free).
-    if (votes.length === 1) {
-      const v = votes[0]!;
-      if (!v.ok) return this.topology.failure(votes, what)!;
-      const [state, value] = v.value;
-      if (state === 0) return { state: 'done', record: String(value) };
-      if (state === 1) return { state: 'acquired', lease: { id, token, fence: value, fences: [value], validUntil } };
-      return { state: 'locked', retryInMs: Math.max(0, value) };
-    }
+  /** One instance's answer, or one node's: no votes to weigh. */
+  private decideOne(id: string, token: string, votes: BeginVote[], validUntil: number, what: string): BeginResult | Error {
+    const v = votes[0]!;
+    if (!v.ok) return this.topology.failure(votes, what)!;
+    const [state, value] = v.value;
+    if (state === 0) return { state: 'done', record: String(value) };
+    if (state === 1) return { state: 'acquired', lease: { id, token, fence: value, fences: [value], validUntil } };
+    return { state: 'locked', retryInMs: Math.max(0, value) };
+  }
+
+  /** A quorum's answers for one id: a lease only where enough instances granted it. */
+  private async decideBegin(id: string, token: string, votes: BeginVote[], validUntil: number, what: string): Promise<BeginResult | Error> {
     const failure = this.topology.failure(votes, what);
     const fences = votes.map((v) => (v.ok && v.value[0] === 1 ? v.value[1] : null));
     const granted = fences.filter((f): f is number => f !== null);

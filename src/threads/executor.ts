@@ -44,8 +44,8 @@ export interface ExecutorOptions {
   inbox?: { url: string; queue: string; dedupTtlMs: number };
   /** What ctx.publish needs to build follow-ups. */
   followups?: FollowupConfig;
-  /** Receives results in batches, including those of tasks whose thread died, and how long their handlers took in all (ms). */
-  onResults(results: TaskResult[], handlerMs?: number): void;
+  /** Receives results in batches, including those of tasks whose thread died, with their handlers' time and occupancy (ms; worker-protocol.ts). */
+  onResults(results: TaskResult[], handlerMs?: number, busyMs?: number): void;
 }
 
 export interface Executor {
@@ -116,9 +116,13 @@ export function sharesFor(tasks: number, threads: number, msPerTask: number): nu
 /** Handler calls measured before the fast lane may open: the lane rests on more than a first impression. */
 export const FAST_LANE_AFTER_CALLS = 200;
 
-/** A batch takes the fast lane: enough calls measured, their running mean under the bound (ms; 0: never). */
-export function fastLane(calls: number, msPerTask: number, inlineBelowMs: number): boolean {
-  return calls >= FAST_LANE_AFTER_CALLS && msPerTask < inlineBelowMs;
+/**
+ * A batch takes the fast lane: enough calls measured, and the thread's occupancy per call
+ * (a running mean, ms) under the bound (0: never). Occupancy, not each call's own time:
+ * with 8 calls side by side a no-op call takes 8 times what it costs.
+ */
+export function fastLane(calls: number, busyPerTask: number, inlineBelowMs: number): boolean {
+  return calls >= FAST_LANE_AFTER_CALLS && busyPerTask < inlineBelowMs;
 }
 
 /** What the balancer needs of a piscina worker. */
@@ -158,6 +162,8 @@ class ThreadExecutor implements Executor {
   private readonly exits = new Map<number, Promise<void>>();
   /** Recent handler time per task (ms), from the workers' reports; high at first, so early batches split. */
   private msPerTask = MIN_SHARE_MS;
+  /** Recent occupancy of a thread per task (ms; worker-protocol.ts busyMs): the fast lane's measure. */
+  private busyPerTask = MIN_SHARE_MS;
   /** Handler calls measured so far (up to the fast lane's warm-up). */
   private measuredCalls = 0;
   /** The batch being handed to piscina is one share of fast handlers (pickWorker). */
@@ -197,7 +203,7 @@ class ThreadExecutor implements Executor {
       ...(opts.heapMb ? { resourceLimits: { maxOldGenerationSizeMb: opts.heapMb } } : {}),
     });
     this.piscina.on('message', (msg: ResultsMessage) => {
-      if (msg?.dedupResults) this.measured(resultsOf(msg), msg.handlerMs);
+      if (msg?.dedupResults) this.measured(resultsOf(msg), msg.handlerMs, msg.busyMs);
     });
     this.piscina.on('workerCreate', (w: { id: number }) => this.watchExit(w.id));
     // A thread that dies with no batch on it: piscina replaces it; nothing is lost.
@@ -205,9 +211,12 @@ class ThreadExecutor implements Executor {
   }
 
   /** Results from either lane, with their handlers' time (a running mean per task decides the lane and the split). */
-  private measured(results: TaskResult[], handlerMs = 0): void {
+  private measured(results: TaskResult[], handlerMs = 0, busyMs = handlerMs): void {
     if (results.length > 0) {
       this.msPerTask = 0.8 * this.msPerTask + 0.2 * (handlerMs / results.length);
+      // Up at once, down gradually: a handler that turns busy leaves the main thread with the next batch.
+      const busy = busyMs / results.length;
+      this.busyPerTask = busy > this.busyPerTask ? busy : 0.8 * this.busyPerTask + 0.2 * busy;
       if (this.measuredCalls < FAST_LANE_AFTER_CALLS) this.measuredCalls += results.length;
     }
     this.answer(results);
@@ -266,8 +275,8 @@ class ThreadExecutor implements Executor {
    */
   submit(tasks: Task[], mayInline = true): void {
     for (const t of tasks) this.out.set(t.taskId, t);
-    if (mayInline && this.log && fastLane(this.measuredCalls, this.msPerTask, this.opts.inlineBelowMs ?? 0)) {
-      this.inline ??= new InlineExecutor({ ...this.opts, onResults: (results, ms) => this.measured(results, ms) }, this.log);
+    if (mayInline && this.log && fastLane(this.measuredCalls, this.busyPerTask, this.opts.inlineBelowMs ?? 0)) {
+      this.inline ??= new InlineExecutor({ ...this.opts, onResults: (results, ms, busy) => this.measured(results, ms, busy) }, this.log);
       return this.inline.submit(tasks);
     }
     const shares = sharesFor(tasks.length, this.opts.threads, this.msPerTask);

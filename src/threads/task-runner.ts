@@ -54,8 +54,12 @@ export interface TaskRunnerOptions {
   inbox?: { pool: pg.Pool; queue: string; dedupTtlMs: number };
   /** What ctx.publish needs to build follow-ups (absent: ctx.publish refuses). */
   followups?: FollowupConfig;
-  /** Receives the results of one turn, and how long their handler calls took in all (ms). */
-  post(results: TaskResult[], handlerMs: number): void;
+  /**
+   * Receives the results of one turn, how long their handler calls took in all, and how
+   * long at least one call was running since the last results (ms): with calls running
+   * side by side, the sum counts each stretch once per call, the occupancy once.
+   */
+  post(results: TaskResult[], handlerMs: number, busyMs: number): void;
 }
 
 /** A running call's abort state; its AbortController is made only if the handler reads `ctx.signal`. */
@@ -74,6 +78,9 @@ export class TaskRunner {
   /** Called once `results` are posted: a batch counts as done only after its results left the thread. */
   private posted: (() => void)[] = [];
   private resultsMs = 0;
+  /** Occupancy since the last results: closed stretches, and when the open one began. */
+  private busyMs = 0;
+  private busySince = 0;
   private posting = false;
 
   constructor(private readonly opts: TaskRunnerOptions) {}
@@ -118,13 +125,16 @@ export class TaskRunner {
   private pump(): void {
     while (this.running.size < this.opts.concurrency && this.waiting.length > 0) {
       const { task, done } = this.waiting.shift()!;
+      const t0 = performance.now();
+      if (this.running.size === 0) this.busySince = t0;
       // Marked running before the call, so the loop counts it at once.
       this.running.set(task.taskId, {});
-      const t0 = performance.now();
       void this.call(task).then((result) => {
         this.opts.board.finish(task.slot);
         this.running.delete(task.taskId);
-        this.resultsMs += performance.now() - t0;
+        const t1 = performance.now();
+        this.resultsMs += t1 - t0;
+        if (this.running.size === 0) this.busyMs += t1 - this.busySince;
         this.post(result, done);
         this.pump();
       });
@@ -201,10 +211,17 @@ export class TaskRunner {
     setImmediate(() => {
       this.posting = false;
       const { results, posted, resultsMs } = this;
+      let busyMs = this.busyMs;
+      if (this.running.size > 0) {
+        const now = performance.now();
+        busyMs += now - this.busySince;
+        this.busySince = now;
+      }
       this.results = [];
       this.posted = [];
       this.resultsMs = 0;
-      this.opts.post(results, resultsMs);
+      this.busyMs = 0;
+      this.opts.post(results, resultsMs, busyMs);
       for (const done of posted) done();
     });
   }
