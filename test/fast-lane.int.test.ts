@@ -74,6 +74,25 @@ describe('the fast lane', () => {
     expect(readLedger(env.ledger).filter((l) => l.ev === 'start' && l.thread === MAIN)).toEqual([]);
   });
 
+  it('a handler that cannot be loaded on the main thread stays on the threads, and says so once', async () => {
+    env = await testEnv('fast-lane-unloadable');
+    sup = await startSupervisor({
+      queue: env.queue,
+      prefix: env.prefix,
+      handler: new URL('./fixtures/threads-only-handler.mjs', import.meta.url).pathname,
+      extra: ['--threads', '1', '--inline-below-us', '20000', '--log-level', 'info'],
+    });
+    const n = FAST_LANE_AFTER_CALLS * 3;
+    await publishRaw(env.ch, env.queue, fast(n));
+    await sup.waitForStatus((s) => s.totals.completed === n, 'every message');
+    expect(readLedger(env.ledger).filter((l) => l.ev === 'start' && l.thread === MAIN)).toEqual([]);
+    expect([...executions(env.ledger).values()].every((c) => c === 1)).toBe(true);
+    const warned = sup.logs.filter((l) => String(l.msg).startsWith('the handler cannot be loaded on the main thread'));
+    expect(warned).toHaveLength(1);
+    expect(warned[0]!.err).toMatch(/worker threads only/);
+    expect((await sup.status()).restarts).toBe(0);
+  });
+
   it('a handler that blocks the main thread: the watchdog ends the replica before the lease ends; the message runs again alone, on a thread', async () => {
     env = await testEnv('watchdog');
     sup = await onTheMainThread();

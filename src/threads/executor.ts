@@ -168,8 +168,9 @@ class ThreadExecutor implements Executor {
   private measuredCalls = 0;
   /** The batch being handed to piscina is one share of fast handlers (pickWorker). */
   private concentrate = false;
-  /** The fast lane: made when a handler is first measured fast enough. */
+  /** The fast lane: made when a handler is first measured fast enough, used once the handler has loaded there. */
   private inline?: InlineExecutor;
+  private lane: 'closed' | 'loading' | 'open' | 'unavailable' = 'closed';
 
   constructor(
     private readonly opts: ExecutorOptions,
@@ -276,8 +277,8 @@ class ThreadExecutor implements Executor {
   submit(tasks: Task[], mayInline = true): void {
     for (const t of tasks) this.out.set(t.taskId, t);
     if (mayInline && this.log && fastLane(this.measuredCalls, this.busyPerTask, this.opts.inlineBelowMs ?? 0)) {
-      this.inline ??= new InlineExecutor({ ...this.opts, onResults: (results, ms, busy) => this.measured(results, ms, busy) }, this.log);
-      return this.inline.submit(tasks);
+      if (this.lane === 'open') return this.inline!.submit(tasks);
+      if (this.lane === 'closed') this.openLane(this.log);
     }
     const shares = sharesFor(tasks.length, this.opts.threads, this.msPerTask);
     const size = Math.ceil(tasks.length / shares);
@@ -288,6 +289,21 @@ class ThreadExecutor implements Executor {
       this.piscina.run({ kind: 'batch', tasks: packTasks(share) }).catch((err: unknown) => this.batchFailed(share, err));
     }
     this.concentrate = false;
+  }
+
+  /** Load the handler on the main thread; until it has, batches stay on the threads, and for good if it cannot be. */
+  private openLane(log: Logger): void {
+    this.lane = 'loading';
+    this.inline = new InlineExecutor({ ...this.opts, onResults: (results, ms, busy) => this.measured(results, ms, busy) }, log);
+    this.inline.probe().then(
+      () => (this.lane = this.lane === 'loading' ? 'open' : this.lane),
+      (err: unknown) => {
+        this.lane = 'unavailable';
+        void this.inline?.close();
+        this.inline = undefined;
+        log.warn({ err: errorMessage(err) }, 'the handler cannot be loaded on the main thread: every call stays on the threads (no fast lane)');
+      },
+    );
   }
 
   abort(taskId: number, reason: string): void {
