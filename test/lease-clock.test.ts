@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { monotonicMs } from '../src/common/clock.js';
 import { LeaseClock, leaseTiming, type Held } from '../src/replica/lease-clock.js';
 import type { DedupStore, Lease } from '../src/store/dedup-store.js';
-import { BoardView, LeaseBoard } from '../src/threads/lease-board.js';
+import { BoardView, BoardWatch, LeaseBoard } from '../src/threads/lease-board.js';
 
 describe('leaseTiming', () => {
   it('stops an unheeding handler within a third of the lease, leaving renewals the middle third', () => {
@@ -73,5 +73,24 @@ describe('LeaseClock', () => {
     } finally {
       clock.stop();
     }
+  });
+
+  it("beats the board every tick, so the watchdog tells a live main thread from a blocked one", async () => {
+    const store = { extendMany: () => new Promise<boolean[]>(() => {}) } as unknown as DedupStore;
+    const board = new LeaseBoard(1);
+    const watch = new BoardWatch(board.buffer);
+    const clock = new LeaseClock(store, board, { lockTtlMs: 600, handlerTimeoutMs: 0 }, { extended: () => {}, lost: () => {}, timedOut: () => {}, stuck: () => {} });
+    const stale = 2 * clock.timing.tickMs;
+    // A handler on a worker thread past its hard stop: the main thread's to stop while it beats.
+    const slot = board.acquire(monotonicMs() + 600, monotonicMs() - 1)!;
+    new BoardView(board.buffer, 7).start(slot);
+    try {
+      await new Promise((r) => setTimeout(r, 3 * clock.timing.tickMs));
+      expect(watch.overdue(monotonicMs(), stale)).toBeUndefined();
+    } finally {
+      clock.stop();
+    }
+    await new Promise((r) => setTimeout(r, 3 * clock.timing.tickMs));
+    expect(watch.overdue(monotonicMs(), stale)).toBe(slot);
   });
 });

@@ -1,8 +1,10 @@
 /** The fast lane's decision and the watchdog's reading of the lease board (pure unit tests). */
 import { describe, expect, it } from 'vitest';
 import { monotonicMs } from '../src/common/clock.js';
-import { FAST_LANE_AFTER_CALLS, fastLane } from '../src/threads/executor.js';
+import { createLogger } from '../src/common/logger.js';
+import { FAST_LANE_AFTER_CALLS, createExecutor, fastLane } from '../src/threads/executor.js';
 import { BoardView, BoardWatch, LeaseBoard, MAIN_THREAD } from '../src/threads/lease-board.js';
+import { LEDGER_HANDLER } from './helpers/services.js';
 
 describe('fastLane', () => {
   it('opens only after enough calls were measured, and only under the bound', () => {
@@ -18,36 +20,61 @@ describe('BoardWatch', () => {
     const board = new LeaseBoard(4);
     return { board, main: new BoardView(board.buffer, MAIN_THREAD), worker: new BoardView(board.buffer, 7), watch: new BoardWatch(board.buffer) };
   };
+  const STALE = 100;
 
-  it('reports a handler on the main thread still running at its hard stop', () => {
+  it('reports a handler on the main thread still running at its hard stop, lease lost or not', () => {
     const { board, main, watch } = setup();
     const now = monotonicMs();
+    board.beat(now + 1999);
     const slot = board.acquire(now + 1000, now + 2000)!;
     expect(main.start(slot)).toBeUndefined();
-    expect(watch.overdueOnMain(now + 1999)).toBeUndefined();
-    expect(watch.overdueOnMain(now + 2000)).toBe(slot);
-    // A lost lease keeps its hard stop: the main thread's loss does not disarm the watchdog.
+    expect(watch.overdue(now + 1999, STALE)).toBeUndefined();
+    expect(watch.overdue(now + 2000, STALE)).toBe(slot);
     board.lose(slot);
-    expect(watch.overdueOnMain(now + 2000)).toBe(slot);
+    expect(watch.overdue(now + 2000, STALE)).toBe(slot);
   });
 
-  it('an extension moves the hard stop; a finished or released handler, or one on a worker thread, is not its concern', () => {
+  it("a worker's handler past its hard stop only while the main thread has not beaten for a while (it cannot stop it then)", () => {
+    const { board, worker, watch } = setup();
+    const now = monotonicMs();
+    const slot = board.acquire(now + 1000, now + 2000)!;
+    worker.start(slot);
+    board.beat(now + 1950);
+    expect(watch.overdue(now + 2000, STALE)).toBeUndefined();
+    expect(watch.overdue(now + 2051, STALE)).toBe(slot);
+  });
+
+  it('an extension moves the hard stop; a finished, released or queued task is not its concern', () => {
     const { board, main, worker, watch } = setup();
     const now = monotonicMs();
     const a = board.acquire(now + 1000, now + 2000)!;
     const b = board.acquire(now + 1000, now + 2000)!;
     const c = board.acquire(now + 1000, now + 2000)!;
+    board.acquire(now + 1000, now + 2000); // queued: never started
     main.start(a);
     main.start(b);
     worker.start(c);
     board.set(a, now + 5000, now + 6000);
     main.finish(b);
-    expect(watch.overdueOnMain(now + 3000)).toBeUndefined();
-    expect(board.threadOf(c)).toBe(7); // a worker's thread id stays after its finish: a crash is charged to it
     worker.finish(c);
-    expect(board.threadOf(c)).toBe(7);
-    expect(watch.overdueOnMain(now + 6000)).toBe(a);
+    expect(board.threadOf(c)).toBe(7); // a worker's thread id stays after its finish: a crash is charged to it
+    expect(watch.overdue(now + 3000, 0)).toBeUndefined(); // even with the main thread silent
+    expect(watch.overdue(now + 6000, STALE)).toBe(a);
     board.release(a);
-    expect(watch.overdueOnMain(now + 6000)).toBeUndefined();
+    expect(watch.overdue(now + 6000, 0)).toBeUndefined();
+  });
+});
+
+describe('ending the process for a handler on the main thread', () => {
+  it('is never for a task still waiting for its turn (its lost lease refuses it at its start)', async () => {
+    const board = new LeaseBoard(2);
+    const executor = createExecutor({ handlerPath: LEDGER_HANDLER, threads: 0, concurrency: 1, logLevel: 'silent', board, onResults: () => {} }, createLogger('silent'));
+    try {
+      const slot = board.acquire(0, 0)!; // its lease already lost
+      expect(executor.terminate(slot)).toBe(false);
+      expect(new BoardView(board.buffer, MAIN_THREAD).start(slot)).toBe('lease-expired');
+    } finally {
+      await executor.close();
+    }
   });
 });

@@ -1,3 +1,4 @@
+import { constants, openSync, writeSync } from 'node:fs';
 import { pino, type Logger } from 'pino';
 import pretty from 'pino-pretty';
 
@@ -25,8 +26,29 @@ export function createLogger(level: string, bindings: Record<string, unknown> = 
       censor: '***',
     },
   };
-  // Written at once to fd 1: a line logged right before the process is killed is not lost, and a
-  // worker thread's line does not go through the main thread (process.stdout), which may be blocked.
-  if (resolveLogFormat(format) === 'json') return pino(options, pino.destination({ dest: 1, sync: true }));
+  if (resolveLogFormat(format) === 'json') return pino(options);
   return pino(options, pretty({ sync: true, colorize: process.stdout.isTTY, translateTime: 'SYS:HH:MM:ss.l', ignore: 'hostname' }));
+}
+
+/**
+ * A JSON logger for the line written right before a SIGKILL (threads/executor.ts
+ * endProcess, workers/watchdog.ts): written at once (pino's stdout stream would write it
+ * after the kill), through a non-blocking descriptor of stdout, so a stalled reader of the
+ * log never holds the kill back (the line is dropped instead).
+ */
+export function lastWordsLogger(level: string, bindings: Record<string, unknown> = {}): Logger {
+  let fd = 1;
+  try {
+    fd = openSync('/proc/self/fd/1', constants.O_WRONLY | constants.O_APPEND | constants.O_NONBLOCK);
+  } catch {
+    // Not Linux, or stdout closed: a blocking write it is.
+  }
+  const write = (line: string): void => {
+    try {
+      writeSync(fd, line);
+    } catch {
+      // EAGAIN: the pipe is full; the kill matters more than the line.
+    }
+  };
+  return pino({ level, base: { pid: process.pid, ...bindings } }, { write });
 }

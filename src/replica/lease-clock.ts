@@ -130,8 +130,10 @@ export class LeaseClock {
    * validity is lost whatever that renewal answers later.
    */
   private tick(): void {
-    if (this.held.size === 0) return;
     const now = monotonicMs();
+    // The watchdog tells a blocked main thread by this (workers/watchdog.ts).
+    this.board.beat(now);
+    if (this.held.size === 0) return;
     const due: Held[] = [];
     for (const h of this.held) {
       if (!h.lost) {

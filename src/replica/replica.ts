@@ -19,6 +19,7 @@ import { guardLayout } from '../store/layout.js';
 import { checkRedisVersions } from '../store/redis-version.js';
 import { routeRedisWarnings } from '../store/redis-warnings.js';
 import { LeaseBoard } from '../threads/lease-board.js';
+import { startWatchdog, type Watchdog } from '../threads/watchdog-thread.js';
 import { createLogger, redactUrl, resolveLogFormat, type Logger } from '../common/logger.js';
 import { resolveOptions, type OptionsInput, type PoolOptions } from '../common/options.js';
 import type { ReplicaEvents } from './item.js';
@@ -49,6 +50,8 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   private readonly store: DedupStore;
   private readonly consumer: Consumer;
   private readonly board: LeaseBoard;
+  /** Ends the process when a handler runs on past its lease and the main thread cannot stop it. */
+  private readonly watchdog: Watchdog;
   private readonly pipeline: Pipeline;
   private executor: Executor;
   /** Aborted when stop() begins: ends start-up retries and waits for Redis. */
@@ -91,6 +94,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     // One slot per held lease: at most `prefetch` on a live channel, plus those of a
     // dead channel whose handlers still run (they finish and record their completions).
     this.board = new LeaseBoard(this.opts.prefetch * 4);
+    this.watchdog = startWatchdog(this.board, leaseTiming(this.opts.lockTtlMs, this.opts.handlerTimeoutMs).tickMs, this.log);
     this.outgoing = new OutgoingChannel(() => this.consumer.connection);
     const scope = scopeOf(this.opts);
     const sending = { channel: this.outgoing, stats: this.counters, log: this.log };
@@ -193,7 +197,6 @@ export class Replica extends EventEmitter<ReplicaEvents> {
         board: this.board,
         // A heap limit is a thread's: with one, every call runs on a thread.
         inlineBelowMs: this.opts.workerHeapMb > 0 ? 0 : this.opts.inlineBelowUs / 1000,
-        watchdogTickMs: leaseTiming(this.opts.lockTtlMs, this.opts.handlerTimeoutMs).tickMs,
         onResults: this.pipeline.onResults,
         ...(this.opts.inboxUrl && { inbox: { url: this.opts.inboxUrl, queue: scopeOf(this.opts), dedupTtlMs: this.opts.dedupTtlMs } }),
         followups: { scope: scopeOf(this.opts), idField: this.opts.idField, maxBytes: this.opts.maxBytes },
@@ -275,6 +278,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     await this.consumer.close();
     await this.inboxCleanup?.stop();
     await this.executor.close().catch(() => {});
+    await this.watchdog.stop();
     await this.store.close().catch(() => {});
   }
 }

@@ -7,21 +7,20 @@
  * even with threads (the fast lane): for them the hop to a thread (a structured clone,
  * a wake-up, the results back) costs more than the call. What a thread promised still
  * holds there: a handler that ignores its abort ends the process instead of its thread,
- * and one that blocks the main thread is ended by the watchdog thread before its lease
- * can run out (workers/watchdog.ts).
+ * and the replica's watchdog thread ends it when a handler blocks the main thread until
+ * its lease is about to run out (workers/watchdog.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { BroadcastChannel, Worker } from 'node:worker_threads';
+import { BroadcastChannel } from 'node:worker_threads';
 import pg from 'pg';
 import { Piscina } from 'piscina';
 import { ConfigError, errorMessage } from '../common/errors.js';
 import { BoardView, LeaseBoard, MAIN_THREAD } from './lease-board.js';
-import type { Logger } from '../common/logger.js';
+import { lastWordsLogger, type Logger } from '../common/logger.js';
 import { builtFile } from '../common/paths.js';
 import type { HandlerInfo } from './handler-module.js';
 import type { FollowupConfig } from './followup-calls.js';
-import type { WatchdogData } from '../../workers/watchdog.js';
 import { TaskRunner } from './task-runner.js';
 import { packTasks, resultsOf, type ControlMessage, type ProbeResult, type ResultsMessage, type Task, type TaskResult, type WorkerData, type WorkerTask } from './worker-protocol.js';
 
@@ -38,8 +37,6 @@ export interface ExecutorOptions {
   board: LeaseBoard;
   /** Handlers measured faster than this per call (ms) run on the main thread; 0: never (threads > 0 only). */
   inlineBelowMs?: number;
-  /** How often the watchdog looks at handlers on the main thread (the lease clock's tick). */
-  watchdogTickMs?: number;
   /** Postgres inbox mode. */
   inbox?: { url: string; queue: string; dedupTtlMs: number };
   /** What ctx.publish needs to build follow-ups. */
@@ -73,7 +70,7 @@ export function createExecutor(opts: ExecutorOptions, log: Logger): Executor {
  * are redelivered.
  */
 function endProcess(log: Logger, slot: number): never {
-  log.fatal({ slot }, 'a handler on the main thread ignored its abort signal: ending the replica, as a thread would be terminated (its messages are redelivered)');
+  lastWordsLogger(log.level, log.bindings()).fatal({ slot }, 'a handler on the main thread ignored its abort signal: ending the replica, as a thread would be terminated (its messages are redelivered)');
   process.kill(process.pid, 'SIGKILL');
   throw new Error('unreachable: the process was killed');
 }
@@ -213,12 +210,14 @@ class ThreadExecutor implements Executor {
 
   /** Results from either lane, with their handlers' time (a running mean per task decides the lane and the split). */
   private measured(results: TaskResult[], handlerMs = 0, busyMs = handlerMs): void {
-    if (results.length > 0) {
-      this.msPerTask = 0.8 * this.msPerTask + 0.2 * (handlerMs / results.length);
+    // Only calls that ran are measured: a task refused or lost with its thread took no time.
+    const ran = results.filter((r) => r.ok || 'error' in r).length;
+    if (ran > 0) {
+      this.msPerTask = 0.8 * this.msPerTask + 0.2 * (handlerMs / ran);
       // Up at once, down gradually: a handler that turns busy leaves the main thread with the next batch.
-      const busy = busyMs / results.length;
+      const busy = busyMs / ran;
       this.busyPerTask = busy > this.busyPerTask ? busy : 0.8 * this.busyPerTask + 0.2 * busy;
-      if (this.measuredCalls < FAST_LANE_AFTER_CALLS) this.measuredCalls += results.length;
+      if (this.measuredCalls < FAST_LANE_AFTER_CALLS) this.measuredCalls += ran;
     }
     this.answer(results);
   }
@@ -318,7 +317,7 @@ class ThreadExecutor implements Executor {
 
   terminate(slot: number): boolean {
     const id = this.opts.board.threadOf(slot);
-    if (id === MAIN_THREAD) return this.inline!.terminate(slot);
+    if (id === MAIN_THREAD) return this.inline?.terminate(slot) ?? false;
     const worker = id === 0 ? undefined : this.piscina.threads.find((w) => w.threadId === id);
     if (!worker) return false;
     void worker.terminate();
@@ -353,7 +352,6 @@ class InlineExecutor implements Executor {
   private readonly runner: TaskRunner;
   private readonly inbox?: pg.Pool;
   private readonly running = new Set<Promise<void>>();
-  private readonly watchdog: Worker;
 
   constructor(
     private readonly opts: ExecutorOptions,
@@ -361,9 +359,6 @@ class InlineExecutor implements Executor {
   ) {
     this.inbox = opts.inbox ? new pg.Pool({ connectionString: opts.inbox.url, max: opts.concurrency }) : undefined;
     this.inbox?.on('error', () => {});
-    const watchdogData: WatchdogData = { board: opts.board.buffer, tickMs: opts.watchdogTickMs ?? 1000, logLevel: opts.logLevel };
-    this.watchdog = new Worker(builtFile('workers/watchdog.js'), { workerData: watchdogData });
-    this.watchdog.unref();
     this.runner = new TaskRunner({
       handlerPath: opts.handlerPath,
       concurrency: opts.concurrency,
@@ -397,13 +392,14 @@ class InlineExecutor implements Executor {
     this.runner.stopStarting();
   }
 
+  /** Only a handler running here now: a task still waiting for its turn is refused at its start (its lease is gone). */
   terminate(slot: number): boolean {
-    return endProcess(this.log, slot);
+    const { board } = this.opts;
+    return board.threadOf(slot) === MAIN_THREAD && board.runningNow(slot) && endProcess(this.log, slot);
   }
 
   async close({ force = true } = {}): Promise<void> {
     if (!force) await Promise.allSettled([...this.running]);
     await this.inbox?.end().catch(() => {});
-    await this.watchdog.terminate();
   }
 }

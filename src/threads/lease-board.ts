@@ -1,16 +1,18 @@
 /**
- * Shared memory between a replica's main thread and its worker threads, one slot
- * per held lease, read and written without a message round trip:
+ * Shared memory between a replica's main thread, its worker threads and its watchdog
+ * thread, one slot per held lease, read and written without a message round trip:
  *
  * - lease deadline: written by the main thread (grant, every extension, 0 when lost);
  *   a worker looks at it right before it calls the handler, so a task that waited
  *   past its lease (a frozen process, a lost lease) is refused instead of run;
  * - hard stop: when the lease may run out in Redis, less a margin (grant, every
- *   extension); a handler running on the main thread past it means the main thread
- *   is blocked, and the watchdog thread ends the process (workers/watchdog.ts);
- * - start time and thread: written by the worker when the handler starts; the main
- *   thread's lease clock reads them for handler timeouts and to know which thread to
- *   terminate, and a crash tells started tasks (charged) from queued ones (not);
+ *   extension): the watchdog's line (workers/watchdog.ts);
+ * - start time, thread and running: written where the handler runs, when it starts (and
+ *   running again when it returns); the main thread's lease clock reads them for handler
+ *   timeouts and to know which thread to terminate, and a crash tells started tasks
+ *   (charged) from queued ones (not);
+ * - the main thread's heartbeat, written every lease clock tick: the watchdog tells a
+ *   blocked main thread by it;
  * - one flag for the whole board: stop starting handlers (the replica drains).
  *
  * Times are monotonic milliseconds (common/clock.ts), the same clock in every thread.
@@ -21,8 +23,10 @@ const EXPIRY = 0;
 const STARTED = 1;
 const HARD_STOP = 2;
 const TIMES = 3;
-/** Bytes per slot: three times, one thread id. */
-const SLOT_BYTES = TIMES * 8 + 4;
+/** Bytes per slot: three times, a thread id and a running flag. */
+const SLOT_BYTES = TIMES * 8 + 8;
+/** Past the slots: the heartbeat (8 bytes), the flags (4). */
+const TAIL_BYTES = 12;
 
 /** The thread id the board records for a handler running on the replica's main thread. */
 export const MAIN_THREAD = -1;
@@ -34,13 +38,20 @@ export class LeaseBoard {
   readonly buffer: SharedArrayBuffer;
   private readonly times: Float64Array;
   private readonly threads: Int32Array;
+  private readonly running: Int32Array;
   private readonly flags: Int32Array;
   private readonly free: number[];
 
   constructor(readonly size: number) {
-    this.buffer = new SharedArrayBuffer(size * SLOT_BYTES + 4);
-    ({ times: this.times, threads: this.threads, flags: this.flags } = views(this.buffer, size));
+    this.buffer = new SharedArrayBuffer(size * SLOT_BYTES + TAIL_BYTES);
+    ({ times: this.times, threads: this.threads, running: this.running, flags: this.flags } = views(this.buffer));
     this.free = Array.from({ length: size }, (_, i) => size - 1 - i);
+    this.beat(monotonicMs());
+  }
+
+  /** The main thread is alive at `now` (the lease clock, every tick). */
+  beat(now: number): void {
+    this.times[TIMES * this.size] = now;
   }
 
   /** Take a slot for a task that may start until `deadline` and must be stopped by `hardStop`; undefined when all are taken. */
@@ -49,7 +60,8 @@ export class LeaseBoard {
     if (slot === undefined) return undefined;
     this.set(slot, deadline, hardStop);
     this.times[TIMES * slot + STARTED] = 0;
-    this.threads[slot] = 0;
+    Atomics.store(this.threads, slot, 0);
+    Atomics.store(this.running, slot, 0);
     return slot;
   }
 
@@ -69,9 +81,14 @@ export class LeaseBoard {
     return this.times[TIMES * slot + STARTED]!;
   }
 
-  /** The worker thread that started the task in `slot` (its threadId; MAIN_THREAD while it runs on the main thread), 0 if none. */
+  /** The thread that started the task in `slot` (a worker's threadId, or MAIN_THREAD), 0 if none. */
   threadOf(slot: number): number {
-    return this.threads[slot]!;
+    return Atomics.load(this.threads, slot);
+  }
+
+  /** The handler of the task in `slot` has started and not returned. */
+  runningNow(slot: number): boolean {
+    return Atomics.load(this.running, slot) === 1;
   }
 
   /** From now on, workers start no handler (draining); tasks not started come back unrun. */
@@ -80,41 +97,54 @@ export class LeaseBoard {
   }
 
   release(slot: number): void {
+    Atomics.store(this.running, slot, 0);
     this.times[TIMES * slot + EXPIRY] = 0;
     this.times[TIMES * slot + HARD_STOP] = 0;
-    if (this.threads[slot] === MAIN_THREAD) this.threads[slot] = 0;
     this.free.push(slot);
   }
 }
 
-function views(buffer: SharedArrayBuffer, size: number): { times: Float64Array; threads: Int32Array; flags: Int32Array } {
+interface Views {
+  size: number;
+  /** Per slot: expiry, started, hard stop; then the heartbeat. */
+  times: Float64Array;
+  threads: Int32Array;
+  running: Int32Array;
+  flags: Int32Array;
+}
+
+function views(buffer: SharedArrayBuffer): Views {
+  const size = (buffer.byteLength - TAIL_BYTES) / SLOT_BYTES;
   return {
-    times: new Float64Array(buffer, 0, size * TIMES),
-    threads: new Int32Array(buffer, size * TIMES * 8, size),
-    flags: new Int32Array(buffer, size * SLOT_BYTES, 1),
+    size,
+    times: new Float64Array(buffer, 0, size * TIMES + 1),
+    threads: new Int32Array(buffer, (size * TIMES + 1) * 8, size),
+    running: new Int32Array(buffer, (size * TIMES + 1) * 8 + size * 4, size),
+    flags: new Int32Array(buffer, (size * TIMES + 1) * 8 + size * 8, 1),
   };
 }
 
 /**
- * The watchdog's side of a board (workers/watchdog.ts): a handler on the main thread
- * still running past its slot's hard stop, if any. A live main thread would have aborted
- * it and, had it ignored that, ended the process itself (executor.ts endProcess) before then.
+ * The watchdog's side of a board (workers/watchdog.ts): a running handler past its slot's
+ * hard stop that the main thread can no longer stop, if any. That is one on the main
+ * thread (a live main thread would have aborted it and, had it ignored that, ended the
+ * process itself: executor.ts endProcess), or one anywhere while the main thread has not
+ * beaten for `staleMs` (it cannot abort or terminate anything).
  */
 export class BoardWatch {
-  private readonly times: Float64Array;
-  private readonly threads: Int32Array;
-  private readonly size: number;
+  private readonly v: Views;
 
   constructor(buffer: SharedArrayBuffer) {
-    this.size = (buffer.byteLength - 4) / SLOT_BYTES;
-    ({ times: this.times, threads: this.threads } = views(buffer, this.size));
+    this.v = views(buffer);
   }
 
-  overdueOnMain(now: number): number | undefined {
-    for (let slot = 0; slot < this.size; slot++) {
-      if (Atomics.load(this.threads, slot) !== MAIN_THREAD) continue;
-      const hardStop = this.times[TIMES * slot + HARD_STOP]!;
-      if (hardStop > 0 && now >= hardStop) return slot;
+  overdue(now: number, staleMs: number): number | undefined {
+    const { size, times, threads, running } = this.v;
+    const blocked = now - times[TIMES * size]! > staleMs;
+    for (let slot = 0; slot < size; slot++) {
+      if (Atomics.load(running, slot) !== 1) continue;
+      const hardStop = times[TIMES * slot + HARD_STOP]!;
+      if (hardStop > 0 && now >= hardStop && (blocked || Atomics.load(threads, slot) === MAIN_THREAD)) return slot;
     }
     return undefined;
   }
@@ -126,9 +156,10 @@ export class BoardView {
   private readonly threads: Int32Array;
   private readonly flags: Int32Array;
 
+  private readonly running: Int32Array;
+
   constructor(buffer: SharedArrayBuffer, private readonly threadId: number) {
-    const size = (buffer.byteLength - 4) / SLOT_BYTES;
-    ({ times: this.times, threads: this.threads, flags: this.flags } = views(buffer, size));
+    ({ times: this.times, threads: this.threads, running: this.running, flags: this.flags } = views(buffer));
   }
 
   /** The replica is draining: no handler starts any more. */
@@ -142,11 +173,12 @@ export class BoardView {
     if (now >= this.times[TIMES * slot + EXPIRY]!) return 'lease-expired';
     this.times[TIMES * slot + STARTED] = now;
     Atomics.store(this.threads, slot, this.threadId);
+    Atomics.store(this.running, slot, 1);
     return undefined;
   }
 
-  /** The handler in `slot` returned. On the main thread, the watchdog stops watching it (a worker's thread id stays: a crash is charged to it). */
+  /** The handler in `slot` returned: the watchdog stops watching it (its thread id stays: a crash is charged to it). */
   finish(slot: number): void {
-    if (this.threadId === MAIN_THREAD) Atomics.store(this.threads, slot, 0);
+    Atomics.store(this.running, slot, 0);
   }
 }
