@@ -97,7 +97,7 @@ describe('the fast lane', () => {
     env = await testEnv('watchdog');
     sup = await onTheMainThread();
     await publishRaw(env.ch, env.queue, [body('blocks', { ledger: env.ledger, spinForever: true })]);
-    const killed = await sup.waitForLog("a handler is still running at its lease's hard stop and the main thread cannot stop it: ending the replica before the lease can pass to another (its messages are redelivered)");
+    const killed = await sup.waitForLog("a handler is still running at its lease's hard stop and the main thread, blocked, cannot stop it: ending the replica before the lease can pass to another (its messages are redelivered)");
     await waitFor(async () => (await env.ch.checkQueue(`${env.queue}.dlq`)).messageCount === 1, 30_000, 'the dead letter');
     const [dead] = await drain(env.ch, `${env.queue}.dlq`);
     expect(dead!.properties.headers![HEADERS.reason]).toMatch(/^(HANDLER_TIMEOUT|WORKER_DIED|MAX_ATTEMPTS)$/);

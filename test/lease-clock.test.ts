@@ -12,9 +12,9 @@ describe('leaseTiming', () => {
       // Noticing the loss (a tick), the grace, noticing it was ignored (a tick): all inside the budget.
       expect(2 * t.tickMs + t.graceMs).toBeLessThan(t.stopBeforeMs);
       expect(t.stopBeforeMs).toBeLessThanOrEqual(ttl / 3);
-      // The watchdog's hard stop: after the main thread would have stopped the handler, a tick before the lease ends.
-      expect(t.hardStopBeforeMs).toBeLessThanOrEqual(t.stopBeforeMs - t.tickMs - t.graceMs);
-      expect(t.hardStopBeforeMs).toBeGreaterThan(t.tickMs);
+      // The watchdog's hard stop: after the lease counts as lost here, and two looks (ticks) and a margin before it ends.
+      expect(t.hardStopBeforeMs).toBeLessThan(t.stopBeforeMs);
+      expect(t.hardStopBeforeMs - 2 * t.tickMs).toBeGreaterThanOrEqual(10);
     }
   });
 
@@ -75,22 +75,18 @@ describe('LeaseClock', () => {
     }
   });
 
-  it("beats the board every tick, so the watchdog tells a live main thread from a blocked one", async () => {
+  it('beats the board every tick, so the watchdog tells a live main thread from a blocked one', async () => {
     const store = { extendMany: () => new Promise<boolean[]>(() => {}) } as unknown as DedupStore;
     const board = new LeaseBoard(1);
     const watch = new BoardWatch(board.buffer);
     const clock = new LeaseClock(store, board, { lockTtlMs: 600, handlerTimeoutMs: 0 }, { extended: () => {}, lost: () => {}, timedOut: () => {}, stuck: () => {} });
-    const stale = 2 * clock.timing.tickMs;
-    // A handler on a worker thread past its hard stop: the main thread's to stop while it beats.
-    const slot = board.acquire(monotonicMs() + 600, monotonicMs() - 1)!;
-    new BoardView(board.buffer, 7).start(slot);
-    try {
-      await new Promise((r) => setTimeout(r, 3 * clock.timing.tickMs));
-      expect(watch.overdue(monotonicMs(), stale)).toBeUndefined();
-    } finally {
-      clock.stop();
-    }
-    await new Promise((r) => setTimeout(r, 3 * clock.timing.tickMs));
-    expect(watch.overdue(monotonicMs(), stale)).toBe(slot);
+    const tick = () => new Promise((r) => setTimeout(r, 2 * clock.timing.tickMs));
+    const first = watch.heartbeat;
+    await tick();
+    const second = watch.heartbeat;
+    expect(second).toBeGreaterThan(first);
+    clock.stop();
+    await tick();
+    expect(watch.heartbeat).toBe(second);
   });
 });

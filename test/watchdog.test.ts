@@ -20,31 +20,32 @@ describe('BoardWatch', () => {
     const board = new LeaseBoard(4);
     return { board, main: new BoardView(board.buffer, MAIN_THREAD), worker: new BoardView(board.buffer, 7), watch: new BoardWatch(board.buffer) };
   };
-  const STALE = 100;
 
   it('reports a handler on the main thread still running at its hard stop, lease lost or not', () => {
     const { board, main, watch } = setup();
     const now = monotonicMs();
-    board.beat(now + 1999);
     const slot = board.acquire(now + 1000, now + 2000)!;
     expect(main.start(slot)).toBeUndefined();
-    expect(watch.overdue(now + 1999, STALE)).toBeUndefined();
-    expect(watch.overdue(now + 2000, STALE)).toBe(slot);
+    expect(watch.overdue(now + 1999)).toBeUndefined();
+    expect(watch.overdue(now + 2000)).toBe(slot);
     board.lose(slot);
-    expect(watch.overdue(now + 2000, STALE)).toBe(slot);
+    expect(watch.overdue(now + 2000)).toBe(slot);
   });
 
-  it("a worker's handler past its hard stop only while the main thread has not beaten for a while (it cannot stop it then)", () => {
-    const { board, worker, watch } = setup();
+  it("a worker's handler past its hard stop only while a handler runs on the main thread (which may block it)", () => {
+    const { board, main, worker, watch } = setup();
     const now = monotonicMs();
-    const slot = board.acquire(now + 1000, now + 2000)!;
-    worker.start(slot);
-    board.beat(now + 1950);
-    expect(watch.overdue(now + 2000, STALE)).toBeUndefined();
-    expect(watch.overdue(now + 2051, STALE)).toBe(slot);
+    const w = board.acquire(now + 1000, now + 2000)!;
+    worker.start(w);
+    expect(watch.overdue(now + 2000)).toBeUndefined();
+    const m = board.acquire(now + 5000, now + 6000)!;
+    main.start(m);
+    expect(watch.overdue(now + 2000)).toBe(w);
+    main.finish(m);
+    expect(watch.overdue(now + 2000)).toBeUndefined();
   });
 
-  it('an extension moves the hard stop; a finished, released or queued task is not its concern', () => {
+  it('an extension moves the hard stop; a finished, released or queued task is not its concern; the heartbeat is read', () => {
     const { board, main, worker, watch } = setup();
     const now = monotonicMs();
     const a = board.acquire(now + 1000, now + 2000)!;
@@ -58,10 +59,12 @@ describe('BoardWatch', () => {
     main.finish(b);
     worker.finish(c);
     expect(board.threadOf(c)).toBe(7); // a worker's thread id stays after its finish: a crash is charged to it
-    expect(watch.overdue(now + 3000, 0)).toBeUndefined(); // even with the main thread silent
-    expect(watch.overdue(now + 6000, STALE)).toBe(a);
+    expect(watch.overdue(now + 3000)).toBeUndefined();
+    expect(watch.overdue(now + 6000)).toBe(a);
     board.release(a);
-    expect(watch.overdue(now + 6000, 0)).toBeUndefined();
+    expect(watch.overdue(now + 6000)).toBeUndefined();
+    board.beat(now + 42);
+    expect(watch.heartbeat).toBe(now + 42);
   });
 });
 

@@ -28,9 +28,9 @@ export interface LeaseTiming {
    */
   stopBeforeMs: number;
   /**
-   * A handler on the main thread still running this long before the lease's validity
-   * ends has a blocked main thread (it would have been aborted and stopped by then): the
-   * watchdog, looking every tick, ends the process before Redis can expire the lease.
+   * A handler still running this long before the lease's validity ends, while the main
+   * thread is blocked, is ended with its process by the watchdog, which looks every tick
+   * and acts on its second look: before Redis can expire the lease.
    */
   hardStopBeforeMs: number;
 }
@@ -46,7 +46,7 @@ export function leaseTiming(lockTtlMs: number, handlerTimeoutMs = 0): LeaseTimin
   const tickMs = Math.max(5, Math.floor(Math.min(lockTtlMs / 12, 1000, ...(handlerTimeoutMs > 0 ? [handlerTimeoutMs / 5] : []))));
   const graceMs = Math.max(20, Math.floor(Math.min(lockTtlMs / 12, 1000)));
   const marginMs = Math.max(10, Math.floor(Math.min(lockTtlMs / 30, 250)));
-  return { tickMs, graceMs, stopBeforeMs: 2 * tickMs + graceMs + marginMs, hardStopBeforeMs: tickMs + marginMs };
+  return { tickMs, graceMs, stopBeforeMs: 2 * tickMs + graceMs + marginMs, hardStopBeforeMs: 2 * tickMs + marginMs };
 }
 
 /** What the clock watches: a held lease and, while `running`, its handler. */

@@ -5,8 +5,8 @@
  * - lease deadline: written by the main thread (grant, every extension, 0 when lost);
  *   a worker looks at it right before it calls the handler, so a task that waited
  *   past its lease (a frozen process, a lost lease) is refused instead of run;
- * - hard stop: when the lease may run out in Redis, less a margin (grant, every
- *   extension): the watchdog's line (workers/watchdog.ts);
+ * - hard stop: when the lease may run out in Redis, less two ticks and a margin (grant,
+ *   every extension): the watchdog's line (workers/watchdog.ts);
  * - start time, thread and running: written where the handler runs, when it starts (and
  *   running again when it returns); the main thread's lease clock reads them for handler
  *   timeouts and to know which thread to terminate, and a crash tells started tasks
@@ -125,11 +125,10 @@ function views(buffer: SharedArrayBuffer): Views {
 }
 
 /**
- * The watchdog's side of a board (workers/watchdog.ts): a running handler past its slot's
- * hard stop that the main thread can no longer stop, if any. That is one on the main
- * thread (a live main thread would have aborted it and, had it ignored that, ended the
- * process itself: executor.ts endProcess), or one anywhere while the main thread has not
- * beaten for `staleMs` (it cannot abort or terminate anything).
+ * The watchdog's side of a board (workers/watchdog.ts). While a handler runs on the main
+ * thread, that thread may be blocked by it: then nothing there renews leases, aborts
+ * handlers or terminates threads. What the watchdog needs to tell: a running handler (on
+ * any thread) past its slot's hard stop, and whether the main thread has beaten since.
  */
 export class BoardWatch {
   private readonly v: Views;
@@ -138,15 +137,23 @@ export class BoardWatch {
     this.v = views(buffer);
   }
 
-  overdue(now: number, staleMs: number): number | undefined {
+  /** The main thread's last beat (monotonic ms). */
+  get heartbeat(): number {
+    return this.v.times[TIMES * this.v.size]!;
+  }
+
+  /** While a handler runs on the main thread: a running handler past its hard stop, if any. */
+  overdue(now: number): number | undefined {
     const { size, times, threads, running } = this.v;
-    const blocked = now - times[TIMES * size]! > staleMs;
+    let onMain = false;
+    let late: number | undefined;
     for (let slot = 0; slot < size; slot++) {
       if (Atomics.load(running, slot) !== 1) continue;
+      if (Atomics.load(threads, slot) === MAIN_THREAD) onMain = true;
       const hardStop = times[TIMES * slot + HARD_STOP]!;
-      if (hardStop > 0 && now >= hardStop && (blocked || Atomics.load(threads, slot) === MAIN_THREAD)) return slot;
+      if (late === undefined && hardStop > 0 && now >= hardStop) late = slot;
     }
-    return undefined;
+    return onMain ? late : undefined;
   }
 }
 
