@@ -14,8 +14,9 @@ import { monotonicMs } from '../common/clock.js';
 import { DedupPoolError, StoreUnavailableError, errorMessage } from '../common/errors.js';
 import { EFFECT_COMMANDS, type RedisEffect } from './effects.js';
 import { RecordHashExpiry } from './record-expiry.js';
+import { ReplicaWait } from './replica-wait.js';
 import type { Keys } from './keys.js';
-import { beginVotes, type Scripts, type ScriptedCluster, type ScriptedRedis } from './redis-clients.js';
+import { beginVotes, type ScriptedCluster, type ScriptedRedis } from './redis-clients.js';
 import type { BeginResult, IdState, Lease, ReleaseMode } from './lease.js';
 import { Topology, type Vote } from './topology.js';
 
@@ -45,22 +46,16 @@ export interface DedupStoreOptions {
 export const SLOTS_PER_WINDOW = 2;
 /** Replica clocks may run behind Redis's by this much when deciding that earlier versions' records are gone. */
 const COMPAT_SLACK_MS = 60_000;
-/** Longest a complete call waits for replicas (WAIT). */
-const WAIT_TIMEOUT_MS = 200;
-/** How long a node whose replicas fell short is not waited on. */
-const WAIT_BACKOFF_MS = 1000;
 
 export class DedupStore {
   readonly quorum: number;
-  /** WAIT calls that returned before enough replicas had the writes. */
-  waitShortfalls = 0;
-  private readonly waitSkippedUntil = new Map<string, number>();
   private readonly topology: Topology;
   private readonly keys: Keys;
   private readonly lockTtlMs: number;
   private readonly dedupTtlMs: number;
   private readonly driftFactor: number;
-  private readonly waitReplicas: number;
+  /** --redis-wait-replicas above 0: complete calls WAIT for the replicas. */
+  private readonly replicaWait?: ReplicaWait;
   /** Time slot length of the records, ms (the stored layout's). */
   private slotMs!: number;
   /** Until when (Redis's clock, ms) records of earlier versions may exist and are read. */
@@ -79,7 +74,7 @@ export class DedupStore {
     this.lockTtlMs = opts.lockTtlMs;
     this.dedupTtlMs = opts.dedupTtlMs;
     this.driftFactor = opts.driftFactor ?? 0.01;
-    this.waitReplicas = opts.waitReplicas ?? 0;
+    if (opts.waitReplicas) this.replicaWait = new ReplicaWait(opts.waitReplicas);
     this.useLayout({ slotMs: Math.ceil(opts.dedupTtlMs / SLOTS_PER_WINDOW) });
     // A connection made again may be to a Redis that restarted empty: expiries are set anew.
     for (const c of this.topology.clients) c.on('ready', () => this.expiry.forgetAll());
@@ -98,6 +93,11 @@ export class DedupStore {
 
   private get shared(): Arg[] {
     return Date.now() < this.compatUntil + COMPAT_SLACK_MS ? this.sharedArgs.compat : this.sharedArgs.lean;
+  }
+
+  /** Complete calls whose records did not reach --redis-wait-replicas replicas in time. */
+  get waitShortfalls(): number {
+    return this.replicaWait?.shortfalls ?? 0;
   }
 
   /** Client calls made (one per instance, or per node, per call): what the bench reports as round trips. */
@@ -226,7 +226,7 @@ export class DedupStore {
         records.push(record);
       }
       const args: Arg[] = [...this.shared, cutShort || repeated ? '1' : '0', slot, packed, ...records];
-      const out = this.waitReplicas === 0 ? await c.dedupComplete(route, ...args) : await this.completeAndWait(c, route, args, node);
+      const out = this.replicaWait ? await this.replicaWait.complete(c, route, args, node) : await c.dedupComplete(route, ...args);
       // Written in the slot named (1): that hash's expiry is set.
       for (let n = 0; n < out.length; n++) if (out[n] === 1) expired.add(keys[idx[n]!]!.tag);
       return out;
@@ -236,33 +236,6 @@ export class DedupStore {
       if (written >= this.quorum) return true;
       return this.topology.failure(v, `complete ${items.length} id(s)`) ?? false;
     });
-  }
-
-  /**
-   * The complete script, then WAIT on the same connection: the writes reached that
-   * many replicas before the acks go out (a promoted replica then has the records).
-   * Fewer within the timeout is counted, not failed: the records are on the master.
-   * Healthy replicas answer in a millisecond; the timeout is short because the
-   * connection carries the node's other calls meanwhile.
-   */
-  private async completeAndWait(c: Scripts & { pipeline(): unknown }, route: string, args: Arg[], node: string): Promise<(0 | 1 | 2)[]> {
-    // A node whose replicas did not answer lately (a promoted master has none yet) is not
-    // waited on for a while: each WAIT there would hold its connection for the timeout.
-    if ((this.waitSkippedUntil.get(node) ?? 0) > monotonicMs()) {
-      this.waitShortfalls += 1;
-      return c.dedupComplete(route, ...args);
-    }
-    const p = c.pipeline() as unknown as Scripts & { wait(n: number, ms: number): unknown; exec(): Promise<[Error | null, unknown][] | null> };
-    void p.dedupComplete(route, ...args);
-    p.wait(this.waitReplicas, WAIT_TIMEOUT_MS);
-    const replies = await p.exec();
-    const [script, wait] = replies ?? [];
-    if (!script || script[0]) throw script?.[0] ?? new Error('no reply to the complete script');
-    if (!wait || wait[0] || Number(wait[1]) < this.waitReplicas) {
-      this.waitShortfalls += 1;
-      this.waitSkippedUntil.set(node, monotonicMs() + WAIT_BACKOFF_MS);
-    }
-    return script[1] as (0 | 1 | 2)[];
   }
 
   /** One id's completion (a batch of one). */

@@ -30,7 +30,7 @@ for field, tag, part, token in each_id(ARGV[10], 3) do
       local fence = fence_key(tag, part)
       -- The counter lives one dedup window from its first grant (one command for a new id).
       local grants = 1
-      if not redis.call('SET', fence, 1, 'NX', 'PX', C.window) then grants = redis.call('INCR', fence) end
+      if not redis.call('SET', fence, '1', 'NX', 'PX', ARGV[6]) then grants = redis.call('INCR', fence) end
       answer(1, grants, 0)
     elseif redis.call('GET', lock) == token then
       -- Our own grant, asked again after its reply was lost (a retried call).

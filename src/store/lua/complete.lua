@@ -18,6 +18,8 @@
 --         slot; 0 another lease was granted since ours (nothing written)
 local now = now_ms()
 local cut_short = ARGV[9] == '1'
+local believed = tonumber(ARGV[10])
+local believed_current = math.floor(now / C.slot) == believed
 local out, i = {}, 0
 for field, tag, part, token, mine, expiry_known in each_id(ARGV[11], 5) do
   i = i + 1
@@ -27,10 +29,9 @@ for field, tag, part, token, mine, expiry_known in each_id(ARGV[11], 5) do
   -- Our lease may have expired with nobody taking over: the unchanged grant counter
   -- proves no one else ran the handler, so the record is still ours to write.
   if holder == token or (not holder and redis.call('GET', fence) == mine) then
-    local known = expiry_known == '1' and math.floor(now / C.slot) == tonumber(ARGV[10])
-    local k = write_record(tag, part, field, record, now, known)
+    local k = write_record(tag, part, field, record, now, expiry_known == '1' and believed_current)
     redis.call('DEL', lock, fence)
-    out[i] = k == tonumber(ARGV[10]) and 1 or 2
+    out[i] = k == believed and 1 or 2
   elseif cut_short and not holder and find_record(tag, part, field, now) == record then
     -- The earlier call wrote this one: our record. Written again, so that a WAIT after
     -- this call covers it (the slot's keys reached this node by MIGRATE, not by us).

@@ -53,11 +53,22 @@ local function slots(now)
   return k, math.floor((now - C.window) / C.slot)
 end
 
+-- The slots' key suffixes (":<slot>"), newest first, for the call's clock reading: made
+-- once a call, not once an id (a number turned into a string goes through printf).
+local suffixes_at, suffixes
+local function slot_suffixes(now)
+  if now ~= suffixes_at then
+    local newest, oldest = slots(now)
+    suffixes, suffixes_at = {}, now
+    for k = newest, oldest, -1 do suffixes[#suffixes + 1] = ':' .. k end
+  end
+  return suffixes
+end
+
 -- The id's record and, for a hashed one, its slot hash; nil when there is none.
 local function find_record(tag, part, field, now)
-  local newest, oldest = slots(now)
-  for k = newest, oldest, -1 do
-    local hash = C.rec .. tag .. ':' .. k
+  for _, suffix in ipairs(slot_suffixes(now)) do
+    local hash = C.rec .. tag .. suffix
     local r = redis.call('HGET', hash, field)
     if r == OWN_MARK then
       local own = redis.call('GET', C.own .. tag .. ':' .. part)
@@ -82,13 +93,15 @@ end
 -- the caller set it before (the client remembers the hashes it has set: record-expiry.ts).
 -- Returns the slot written.
 local expiry_set = {} -- the hashes this call has set the expiry of
+local current_at, current_suffix
 local function write_record(tag, part, field, record, now, expiry_known)
   local k = math.floor(now / C.slot)
-  local hash = C.rec .. tag .. ':' .. k
+  if now ~= current_at then current_at, current_suffix = now, ':' .. k end
+  local hash = C.rec .. tag .. current_suffix
   if #record <= LISTPACK_VALUE_MAX then
     redis.call('HSET', hash, field, record)
   else
-    redis.call('SET', C.own .. tag .. ':' .. part, record, 'PX', C.window)
+    redis.call('SET', C.own .. tag .. ':' .. part, record, 'PX', ARGV[6])
     redis.call('HSET', hash, field, OWN_MARK)
   end
   if not (expiry_known or expiry_set[hash]) then
