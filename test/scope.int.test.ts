@@ -9,7 +9,8 @@ describe('dedup scope', () => {
   afterEach(async () => {
     await Promise.all(replicas.map((r) => r.stop()));
     replicas = [];
-    await env.ch.deleteQueue(`${env.queue}.email`).catch(() => {});
+    // The second consumer's queue and the retry and dead-letter queues its replica declared.
+    for (const q of ['', '.retry', '.dlq']) await env.ch.deleteQueue(`${env.queue}.email${q}`).catch(() => {});
     await env.cleanup();
   });
 
