@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { HEADERS, Replica } from '../src/index.js';
-import { FAST_LANE_AFTER_CALLS } from '../src/threads/executor.js';
+import { FAST_LANE_AFTER_CALLS } from '../src/threads/placement.js';
 import { LEDGER_HANDLER, body, drain, executions, publishRaw, readLedger, testEnv, waitFor, type TestEnv } from './helpers/services.js';
 import { startSupervisor, stopSupervisor, type SupervisorProcess } from './helpers/supervisor.js';
 
@@ -63,6 +63,20 @@ describe('the fast lane', () => {
     const later = readLedger(env.ledger).filter((l) => l.ev === 'start' && /^slow-(1[6-9]|2\d|3[01])$/.test(l.id));
     expect(later).toHaveLength(16);
     expect(later.filter((l) => l.thread === MAIN)).toEqual([]);
+  });
+
+  it('a handler that mostly awaits I/O moves to the main thread too: waiting is no work of its thread', async () => {
+    env = await testEnv('fast-lane-io');
+    // 8 calls side by side, each waiting 20 ms: a thread is occupied 2.5 ms a call, its event loop working well under 2.
+    replica = await new Replica({ queue: env.queue, prefix: env.prefix, handler: LEDGER_HANDLER, threads: 1, inlineBelowUs: 2_000, logLevel: 'silent' }).start();
+    const n = FAST_LANE_AFTER_CALLS * 3;
+    await publishRaw(env.ch, env.queue, Array.from({ length: n }, (_, i) => body(`io-${i}`, { ledger: env.ledger, sleepMs: 20 })));
+    await waitFor(() => replica!.stats.completed === n, 60_000, 'the messages');
+    const starts = readLedger(env.ledger).filter((l) => l.ev === 'start');
+    expect(starts.slice(0, FAST_LANE_AFTER_CALLS).every((l) => l.thread !== MAIN)).toBe(true);
+    expect(starts.filter((l) => l.thread === MAIN).length).toBeGreaterThan(FAST_LANE_AFTER_CALLS / 2);
+    expect([...executions(env.ledger).values()].every((c) => c === 1)).toBe(true);
+    expect(executions(env.ledger).size).toBe(n);
   });
 
   it('--inline-below-us 0: every call on a thread', async () => {

@@ -1,6 +1,6 @@
 /** How a batch is split over worker threads: by the handler time it carries, not by its size alone. */
 import { describe, expect, it } from 'vitest';
-import { pickWorker, sharesFor } from '../src/threads/executor.js';
+import { pickWorker, sharesFor } from '../src/threads/placement.js';
 
 describe('batch shares', () => {
   it('a batch of fast handlers goes to one thread; slow ones spread over every thread', () => {

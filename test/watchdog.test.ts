@@ -2,16 +2,20 @@
 import { describe, expect, it } from 'vitest';
 import { monotonicMs } from '../src/common/clock.js';
 import { createLogger } from '../src/common/logger.js';
-import { FAST_LANE_AFTER_CALLS, createExecutor, fastLane } from '../src/threads/executor.js';
+import { createExecutor } from '../src/threads/executor.js';
+import { FAST_LANE_AFTER_CALLS, FAST_LANE_MAX_CALL_MS, fastLane } from '../src/threads/placement.js';
 import { BoardView, BoardWatch, LeaseBoard, MAIN_THREAD } from '../src/threads/lease-board.js';
 import { LEDGER_HANDLER } from './helpers/services.js';
 
 describe('fastLane', () => {
-  it('opens only after enough calls were measured, and only under the bound', () => {
-    expect(fastLane(FAST_LANE_AFTER_CALLS - 1, 0.01, 0.1)).toBe(false);
-    expect(fastLane(FAST_LANE_AFTER_CALLS, 0.01, 0.1)).toBe(true);
-    expect(fastLane(FAST_LANE_AFTER_CALLS, 0.1, 0.1)).toBe(false);
-    expect(fastLane(10 * FAST_LANE_AFTER_CALLS, 0.001, 0)).toBe(false);
+  it('opens only after enough calls were measured, only under the bound, and only for short calls', () => {
+    expect(fastLane(FAST_LANE_AFTER_CALLS - 1, 0.01, 1, 0.1)).toBe(false);
+    expect(fastLane(FAST_LANE_AFTER_CALLS, 0.01, 1, 0.1)).toBe(true);
+    expect(fastLane(FAST_LANE_AFTER_CALLS, 0.1, 1, 0.1)).toBe(false);
+    expect(fastLane(10 * FAST_LANE_AFTER_CALLS, 0.001, 1, 0)).toBe(false);
+    // Awaiting for long: few calls a second, and a hang would end the replica there.
+    expect(fastLane(FAST_LANE_AFTER_CALLS, 0.01, FAST_LANE_MAX_CALL_MS - 1, 0.1)).toBe(true);
+    expect(fastLane(FAST_LANE_AFTER_CALLS, 0.01, FAST_LANE_MAX_CALL_MS, 0.1)).toBe(false);
   });
 });
 

@@ -7,6 +7,7 @@ import { monotonicMs } from '../src/common/clock.js';
 import { createLogger } from '../src/common/logger.js';
 import { BoardView, LeaseBoard } from '../src/threads/lease-board.js';
 import { TaskRunner } from '../src/threads/task-runner.js';
+import { threadWorkClock } from '../src/threads/thread-cpu.js';
 import { packTasks, resultsMessage, resultsOf, unpackTasks, type Task, type TaskResult } from '../src/threads/worker-protocol.js';
 import { LEDGER_HANDLER } from './helpers/services.js';
 
@@ -36,39 +37,75 @@ describe('worker protocol', () => {
     ];
     const msg = structuredClone(resultsMessage(results, 12, 5));
     expect(msg.okIds).toEqual([1, 6]);
-    expect([msg.handlerMs, msg.busyMs]).toEqual([12, 5]);
+    expect([msg.handlerMs, msg.workMs]).toEqual([12, 5]);
     expect(resultsOf(msg).sort((a, b) => a.taskId - b.taskId)).toEqual(results);
   });
 });
 
 describe('TaskRunner', () => {
-  it('reports each call\'s time and the occupancy: calls side by side count once in the occupancy', async () => {
+  /** Runs `n` ledger-handler calls side by side and sums what the runner posted. */
+  async function measure(data: Record<string, unknown>, n: number, workMs?: () => number): Promise<{ n: number; handlerMs: number; workMs: number }> {
     const dir = mkdtempSync(join(tmpdir(), 'runner-'));
     const board = new LeaseBoard(8);
-    const posts: { n: number; handlerMs: number; busyMs: number }[] = [];
+    const total = { n: 0, handlerMs: 0, workMs: 0 };
     const runner = new TaskRunner({
       handlerPath: LEDGER_HANDLER,
       concurrency: 8,
       board: new BoardView(board.buffer, 1),
       log: createLogger('silent'),
-      post: (results, handlerMs, busyMs) => posts.push({ n: results.length, handlerMs, busyMs }),
+      ...(workMs && { workMs }),
+      post: (results, handlerMs, work) => {
+        total.n += results.length;
+        total.handlerMs += handlerMs;
+        total.workMs += work;
+      },
     });
     try {
       const far = monotonicMs() + 60_000;
-      const tasks: Task[] = Array.from({ length: 8 }, (_, i) => ({
+      const tasks: Task[] = Array.from({ length: n }, (_, i) => ({
         taskId: i + 1,
         slot: board.acquire(far, far)!,
         fencingToken: 1,
-        message: { id: `m${i}`, body: { data: { ledger: join(dir, 'ledger.jsonl'), sleepMs: 100 } }, headers: {}, attempt: 1, redelivered: false },
+        message: { id: `m${i}`, body: { data: { ledger: join(dir, 'ledger.jsonl'), ...data } }, headers: {}, attempt: 1, redelivered: false },
       }));
       await runner.run(tasks);
-      const total = posts.reduce((a, p) => ({ n: a.n + p.n, handlerMs: a.handlerMs + p.handlerMs, busyMs: a.busyMs + p.busyMs }), { n: 0, handlerMs: 0, busyMs: 0 });
-      expect(total.n).toBe(8);
-      expect(total.handlerMs).toBeGreaterThanOrEqual(8 * 95);
-      expect(total.busyMs).toBeGreaterThanOrEqual(95);
-      expect(total.busyMs).toBeLessThan(total.handlerMs / 3);
+      // The last post leaves on the next turn.
+      await new Promise((r) => setImmediate(r));
+      return total;
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  }
+  const threadClock = threadWorkClock();
+
+  it("reports each call's time and the thread's work: awaiting counts in the first, not in the second", async () => {
+    const waiting = await measure({ sleepMs: 100 }, 8, threadClock);
+    expect(waiting.n).toBe(8);
+    expect(waiting.handlerMs).toBeGreaterThanOrEqual(8 * 95);
+    expect(waiting.workMs).toBeLessThan(60);
+    const spinning = await measure({ spinMs: 30 }, 4, threadClock);
+    // CPU time: a spin timed by the wall clock gets less of it when the machine is busy.
+    expect(spinning.workMs).toBeGreaterThanOrEqual(60);
+  });
+
+  it("without the thread's clock (the main thread): each call's synchronous stretch", async () => {
+    const waiting = await measure({ sleepMs: 100 }, 8);
+    expect(waiting.handlerMs).toBeGreaterThanOrEqual(8 * 95);
+    expect(waiting.workMs).toBeLessThan(60);
+    const spinning = await measure({ spinMs: 30 }, 4);
+    expect(spinning.workMs).toBeGreaterThanOrEqual(4 * 29);
+  });
+});
+
+describe('threadWorkClock', () => {
+  it("counts this thread's work on a core, not its waiting", async () => {
+    const clock = threadWorkClock();
+    const t0 = clock();
+    for (const until = performance.now() + 50; performance.now() < until; );
+    const t1 = clock();
+    await new Promise((r) => setTimeout(r, 50));
+    const t2 = clock();
+    expect(t1 - t0).toBeGreaterThanOrEqual(25); // less than 50 when the machine is busy
+    expect(t2 - t1).toBeLessThan(20);
   });
 });

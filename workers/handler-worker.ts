@@ -9,6 +9,7 @@ import pg from 'pg';
 import { BoardView } from '../src/threads/lease-board.js';
 import { createLogger } from '../src/common/logger.js';
 import { TaskRunner, describeError } from '../src/threads/task-runner.js';
+import { threadWorkClock } from '../src/threads/thread-cpu.js';
 import { resultsMessage, unpackTasks, type ControlMessage, type ProbeResult, type WorkerData, type WorkerTask } from '../src/threads/worker-protocol.js';
 
 export type { HandlerContext } from '../src/threads/task-runner.js';
@@ -24,7 +25,9 @@ const runner = new TaskRunner({
   log: createLogger(data.logLevel, { thread: threadId }, data.logFormat),
   ...(inbox && data.inbox && { inbox: { pool: inbox, queue: data.inbox.queue, dedupTtlMs: data.inbox.dedupTtlMs } }),
   ...(data.followups && { followups: data.followups }),
-  post: (results, handlerMs, busyMs) => parentPort!.postMessage(resultsMessage(results, handlerMs, busyMs)),
+  // The work this thread did, its waiting not counted (the fast lane's measure).
+  workMs: threadWorkClock(),
+  post: (results, handlerMs, workMs) => parentPort!.postMessage(resultsMessage(results, handlerMs, workMs)),
 });
 
 const control = new BroadcastChannel(data.controlChannel);

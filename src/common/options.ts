@@ -259,7 +259,7 @@ export const OPTION_SPECS = [
   spec({ key: 'queue', flag: 'queue', env: 'DEDUP_QUEUE', doc: 'queue to consume', kind: text(/^[\w.:-]{1,200}$/, 'a queue name of letters, digits, . _ : - (at most 200)') }),
   spec({ key: 'handler', flag: 'handler', env: 'DEDUP_HANDLER', doc: 'handler module path (.js/.mjs/.cjs/.ts)', kind: text(/\.([cm]?js|[cm]?ts)$/, 'a path to a .js, .mjs, .cjs or .ts module') }),
   spec({ key: 'threads', flag: 'threads', env: 'DEDUP_THREADS', doc: 'worker threads per replica (0: run the handler on the main thread)', kind: int(0, 256), default: defaultThreads() }),
-  spec({ key: 'inlineBelowUs', flag: 'inline-below-us', env: 'DEDUP_INLINE_BELOW_US', doc: 'handlers measured faster than this (microseconds per call) run on the main thread, without the hop (0: always on threads)', kind: int(0, 1_000_000), default: 100 }),
+  spec({ key: 'inlineBelowUs', flag: 'inline-below-us', env: 'DEDUP_INLINE_BELOW_US', doc: 'handlers whose calls keep their thread working less than this (microseconds of CPU per call; awaiting does not count) run on the main thread, without the hop (0: always on threads)', kind: int(0, 1_000_000), default: 100 }),
   spec({ key: 'concurrency', flag: 'concurrency', env: 'DEDUP_CONCURRENCY', doc: 'handler calls at once per thread (1 for CPU-bound handlers)', kind: int(1, 1000), default: 8 }),
   spec({ key: 'prefetch', flag: 'prefetch', env: 'DEDUP_PREFETCH', doc: 'unacked deliveries per replica', kind: int(1, 65535), default: 100 }),
   spec({ key: 'batchSize', flag: 'batch-size', env: 'DEDUP_BATCH_SIZE', doc: 'most deliveries handled as one batch', kind: int(1, 65535), default: 256 }),

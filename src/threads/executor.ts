@@ -3,10 +3,10 @@
  * the replica's main thread. The pipeline sees one interface either way: submit
  * a batch, get results back in batches, abort a task, terminate a stuck thread.
  *
- * Handlers measured faster than --inline-below-us per call run on the main thread
- * even with threads (the fast lane): for them the hop to a thread (a structured clone,
- * a wake-up, the results back) costs more than the call. What a thread promised still
- * holds there: a handler that ignores its abort ends the process instead of its thread,
+ * Handlers whose calls keep a thread working (on a core) less than --inline-below-us
+ * each run on the main thread even with threads (the fast lane, placement.ts): for them
+ * the hop to a thread (a structured clone, a wake-up, the results back) costs more than
+ * the call. What a thread promised still holds there: a handler that ignores its abort ends the process instead of its thread,
  * and the replica's watchdog thread ends it when a handler blocks the main thread until
  * its lease is about to run out (workers/watchdog.ts).
  */
@@ -21,6 +21,7 @@ import { lastWordsLogger, type Logger } from '../common/logger.js';
 import { builtFile } from '../common/paths.js';
 import type { HandlerInfo } from './handler-module.js';
 import type { FollowupConfig } from './followup-calls.js';
+import { FAST_LANE_AFTER_CALLS, FAST_LANE_SAMPLE_EVERY, MIN_SHARE_MS, fastLane, pickWorker, sharesFor } from './placement.js';
 import { TaskRunner } from './task-runner.js';
 import { packTasks, resultsOf, type ControlMessage, type ProbeResult, type ResultsMessage, type Task, type TaskResult, type WorkerData, type WorkerTask } from './worker-protocol.js';
 
@@ -41,8 +42,8 @@ export interface ExecutorOptions {
   inbox?: { url: string; queue: string; dedupTtlMs: number };
   /** What ctx.publish needs to build follow-ups. */
   followups?: FollowupConfig;
-  /** Receives results in batches, including those of tasks whose thread died, with their handlers' time and occupancy (ms; worker-protocol.ts). */
-  onResults(results: TaskResult[], handlerMs?: number, busyMs?: number): void;
+  /** Receives results in batches, including those of tasks whose thread died, with their handlers' time and their threads' work (ms; worker-protocol.ts). */
+  onResults(results: TaskResult[], handlerMs?: number, workMs?: number): void;
 }
 
 export interface Executor {
@@ -97,54 +98,6 @@ function probeFailed(path: string, message: string): ConfigError {
   return new ConfigError('handler', `--handler ${path} cannot be loaded: ${message}`);
 }
 
-/**
- * A batch is split over the threads only when each share carries at least this much
- * handler time: a share costs a message each way and wakes another thread, and the
- * main thread (where the I/O runs) pays for both, so below this a second thread adds
- * CPU per message and no speed (the bench: noop at 1x2 spent about 30% more than 1x1).
- */
-const MIN_SHARE_MS = 4;
-
-/** How many shares to split `tasks` tasks into over `threads` threads, given the handler time per task. */
-export function sharesFor(tasks: number, threads: number, msPerTask: number): number {
-  return Math.max(1, Math.min(threads, tasks, Math.floor((msPerTask * tasks) / MIN_SHARE_MS)));
-}
-
-/** Handler calls measured before the fast lane may open: the lane rests on more than a first impression. */
-export const FAST_LANE_AFTER_CALLS = 200;
-
-/**
- * A batch takes the fast lane: enough calls measured, and the thread's occupancy per call
- * (a running mean, ms) under the bound (0: never). Occupancy, not each call's own time:
- * with 8 calls side by side a no-op call takes 8 times what it costs.
- */
-export function fastLane(calls: number, busyPerTask: number, inlineBelowMs: number): boolean {
-  return calls >= FAST_LANE_AFTER_CALLS && busyPerTask < inlineBelowMs;
-}
-
-/** What the balancer needs of a piscina worker. */
-export interface WorkerLoad {
-  currentUsage: number;
-  terminating: boolean;
-  destroyed: boolean;
-}
-
-/**
- * Which thread takes a batch. A batch too small to split (fast handlers) goes to the
- * first thread with room, so the others sleep: every thread that wakes for work pays
- * its own wake-ups, messages and garbage collection, and fast handlers gain nothing from
- * a second one (the main thread's I/O is their limit). Otherwise the least busy thread.
- */
-export function pickWorker<W extends WorkerLoad>(workers: readonly W[], concentrate: boolean, maxUsage: number): W | null {
-  let best: W | null = null;
-  for (const w of workers) {
-    if (w.terminating || w.destroyed || w.currentUsage >= maxUsage) continue;
-    if (concentrate || w.currentUsage === 0) return w;
-    if (!best || w.currentUsage < best.currentUsage) best = w;
-  }
-  return best;
-}
-
 /** Batches at once on one thread; they queue inside it, which runs `concurrency` handlers at once across them. */
 const BATCHES_PER_THREAD = 64;
 
@@ -159,8 +112,10 @@ class ThreadExecutor implements Executor {
   private readonly exits = new Map<number, Promise<void>>();
   /** Recent handler time per task (ms), from the workers' reports; high at first, so early batches split. */
   private msPerTask = MIN_SHARE_MS;
-  /** Recent occupancy of a thread per task (ms; worker-protocol.ts busyMs): the fast lane's measure. */
-  private busyPerTask = MIN_SHARE_MS;
+  /** Recent thread work per task (ms; worker-protocol.ts workMs): the fast lane's measure. */
+  private workPerTask = MIN_SHARE_MS;
+  /** Batches on the fast lane (every FAST_LANE_SAMPLE_EVERY-th goes to a thread). */
+  private laneBatches = 0;
   /** Handler calls measured so far (up to the fast lane's warm-up). */
   private measuredCalls = 0;
   /** The batch being handed to piscina is one share of fast handlers (pickWorker). */
@@ -201,7 +156,7 @@ class ThreadExecutor implements Executor {
       ...(opts.heapMb ? { resourceLimits: { maxOldGenerationSizeMb: opts.heapMb } } : {}),
     });
     this.piscina.on('message', (msg: ResultsMessage) => {
-      if (msg?.dedupResults) this.measured(resultsOf(msg), msg.handlerMs, msg.busyMs);
+      if (msg?.dedupResults) this.measured(resultsOf(msg), msg.handlerMs, msg.workMs);
     });
     this.piscina.on('workerCreate', (w: { id: number }) => this.watchExit(w.id));
     // A thread that dies with no batch on it: piscina replaces it; nothing is lost.
@@ -209,14 +164,15 @@ class ThreadExecutor implements Executor {
   }
 
   /** Results from either lane, with their handlers' time (a running mean per task decides the lane and the split). */
-  private measured(results: TaskResult[], handlerMs = 0, busyMs = handlerMs): void {
+  private measured(results: TaskResult[], handlerMs = 0, workMs = handlerMs, onMainThread = false): void {
     // Only calls that ran are measured: a task refused or lost with its thread took no time.
     const ran = results.filter((r) => r.ok || 'error' in r).length;
     if (ran > 0) {
       this.msPerTask = 0.8 * this.msPerTask + 0.2 * (handlerMs / ran);
-      // Up at once, down gradually: a handler that turns busy leaves the main thread with the next batch.
-      const busy = busyMs / ran;
-      this.busyPerTask = busy > this.busyPerTask ? busy : 0.8 * this.busyPerTask + 0.2 * busy;
+      // Up at once from the main thread: a handler that turns busy there leaves with the next batch.
+      // A thread's figure moves as a mean: one batch stretched by the machine does not close the lane.
+      const work = workMs / ran;
+      this.workPerTask = onMainThread && work > this.workPerTask ? work : 0.8 * this.workPerTask + 0.2 * work;
       if (this.measuredCalls < FAST_LANE_AFTER_CALLS) this.measuredCalls += ran;
     }
     this.answer(results);
@@ -275,8 +231,8 @@ class ThreadExecutor implements Executor {
    */
   submit(tasks: Task[], mayInline = true): void {
     for (const t of tasks) this.out.set(t.taskId, t);
-    if (mayInline && this.log && fastLane(this.measuredCalls, this.busyPerTask, this.opts.inlineBelowMs ?? 0)) {
-      if (this.lane === 'open') return this.inline!.submit(tasks);
+    if (mayInline && this.log && fastLane(this.measuredCalls, this.workPerTask, this.msPerTask, this.opts.inlineBelowMs ?? 0)) {
+      if (this.lane === 'open' && ++this.laneBatches % FAST_LANE_SAMPLE_EVERY !== 0) return this.inline!.submit(tasks);
       if (this.lane === 'closed') this.openLane(this.log);
     }
     const shares = sharesFor(tasks.length, this.opts.threads, this.msPerTask);
@@ -293,7 +249,9 @@ class ThreadExecutor implements Executor {
   /** Load the handler on the main thread; until it has, batches stay on the threads, and for good if it cannot be. */
   private openLane(log: Logger): void {
     this.lane = 'loading';
-    this.inline = new InlineExecutor({ ...this.opts, onResults: (results, ms, busy) => this.measured(results, ms, busy) }, log);
+    // As many calls at once as the threads together run: a handler that awaits I/O keeps its throughput.
+    const concurrency = this.opts.concurrency * this.opts.threads;
+    this.inline = new InlineExecutor({ ...this.opts, concurrency, onResults: (results, ms, work) => this.measured(results, ms, work, true) }, log);
     this.inline.probe().then(
       () => (this.lane = this.lane === 'loading' ? 'open' : this.lane),
       (err: unknown) => {

@@ -55,11 +55,17 @@ export interface TaskRunnerOptions {
   /** What ctx.publish needs to build follow-ups (absent: ctx.publish refuses). */
   followups?: FollowupConfig;
   /**
-   * Receives the results of one turn, how long their handler calls took in all, and how
-   * long at least one call was running since the last results (ms): with calls running
-   * side by side, the sum counts each stretch once per call, the occupancy once.
+   * The work this thread has done so far, ms (thread-cpu.ts: its CPU time). Without it
+   * (the main thread, whose work is mostly the pipeline's) each call's synchronous stretch
+   * is counted instead.
    */
-  post(results: TaskResult[], handlerMs: number, busyMs: number): void;
+  workMs?: () => number;
+  /**
+   * Receives the results of one turn, how long their handler calls took in all, and how
+   * much work the thread did since the last results (ms): the calls' own work, their
+   * awaiting not counted, whatever the concurrency.
+   */
+  post(results: TaskResult[], handlerMs: number, workMs: number): void;
 }
 
 /** A running call's abort state; its AbortController is made only if the handler reads `ctx.signal`. */
@@ -78,9 +84,9 @@ export class TaskRunner {
   /** Called once `results` are posted: a batch counts as done only after its results left the thread. */
   private posted: (() => void)[] = [];
   private resultsMs = 0;
-  /** Occupancy since the last results: closed stretches, and when the open one began. */
-  private busyMs = 0;
-  private busySince = 0;
+  /** The thread's work done at the last results (workMs given), else the synchronous stretches since. */
+  private workAt?: number;
+  private syncMs = 0;
   private posting = false;
 
   constructor(private readonly opts: TaskRunnerOptions) {}
@@ -96,6 +102,8 @@ export class TaskRunner {
   /** Queue a batch; resolves when every task in it has a result. */
   async run(tasks: Task[]): Promise<void> {
     await this.load();
+    // Measured from the first batch on: loading the handler is not a call's work.
+    this.workAt ??= this.opts.workMs?.();
     await new Promise<void>((resolve) => {
       let left = tasks.length;
       const done = (): void => {
@@ -126,15 +134,14 @@ export class TaskRunner {
     while (this.running.size < this.opts.concurrency && this.waiting.length > 0) {
       const { task, done } = this.waiting.shift()!;
       const t0 = performance.now();
-      if (this.running.size === 0) this.busySince = t0;
       // Marked running before the call, so the loop counts it at once.
       this.running.set(task.taskId, {});
-      void this.call(task).then((result) => {
+      const call = this.call(task);
+      if (!this.opts.workMs) this.syncMs += performance.now() - t0;
+      void call.then((result) => {
         this.opts.board.finish(task.slot);
         this.running.delete(task.taskId);
-        const t1 = performance.now();
-        this.resultsMs += t1 - t0;
-        if (this.running.size === 0) this.busyMs += t1 - this.busySince;
+        this.resultsMs += performance.now() - t0;
         this.post(result, done);
         this.pump();
       });
@@ -211,17 +218,17 @@ export class TaskRunner {
     setImmediate(() => {
       this.posting = false;
       const { results, posted, resultsMs } = this;
-      let busyMs = this.busyMs;
-      if (this.running.size > 0) {
-        const now = performance.now();
-        busyMs += now - this.busySince;
-        this.busySince = now;
+      let workMs = this.syncMs;
+      if (this.opts.workMs) {
+        const at = this.opts.workMs();
+        workMs = at - (this.workAt ?? at);
+        this.workAt = at;
       }
       this.results = [];
       this.posted = [];
       this.resultsMs = 0;
-      this.busyMs = 0;
-      this.opts.post(results, resultsMs, busyMs);
+      this.syncMs = 0;
+      this.opts.post(results, resultsMs, workMs);
       for (const done of posted) done();
     });
   }

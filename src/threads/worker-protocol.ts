@@ -115,12 +115,12 @@ export interface ResultsMessage {
   okIds: number[];
   /** Time their handler calls took in all, ms: the executor sizes its batch shares by it. */
   handlerMs: number;
-  /** How long at least one handler call was running on the thread meanwhile, ms: its occupancy, whatever the concurrency (the fast lane's measure). */
-  busyMs: number;
+  /** The work the thread did meanwhile (its CPU time), ms: the calls' own work, their awaiting not counted (the fast lane's measure). */
+  workMs: number;
 }
 
 /** The worker's side: results as a ResultsMessage. */
-export function resultsMessage(results: readonly TaskResult[], handlerMs: number, busyMs: number): ResultsMessage {
+export function resultsMessage(results: readonly TaskResult[], handlerMs: number, workMs: number): ResultsMessage {
   const dedupResults: TaskResult[] = [];
   const okIds: number[] = [];
   // Plain: nothing but its id and `ok` (a field added to results later travels whole by itself).
@@ -128,7 +128,7 @@ export function resultsMessage(results: readonly TaskResult[], handlerMs: number
     if (r.ok && Object.keys(r).length === 2) okIds.push(r.taskId);
     else dedupResults.push(r);
   }
-  return { dedupResults, okIds, handlerMs, busyMs };
+  return { dedupResults, okIds, handlerMs, workMs };
 }
 
 /** The main thread's side: every result of a ResultsMessage. */
