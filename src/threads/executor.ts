@@ -6,9 +6,9 @@
  * Handlers whose calls keep a thread working (on a core) less than --inline-below-us
  * each run on the main thread even with threads (the fast lane, placement.ts): for them
  * the hop to a thread (a structured clone, a wake-up, the results back) costs more than
- * the call. What a thread promised still holds there: a handler that ignores its abort ends the process instead of its thread,
- * and the replica's watchdog thread ends it when a handler blocks the main thread until
- * its lease is about to run out (workers/watchdog.ts).
+ * the call. What a thread promised still holds there: a handler that ignores its abort
+ * ends the process instead of its thread, and the replica's watchdog thread ends it when
+ * a handler blocks the main thread until its lease is about to run out (workers/watchdog.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -36,7 +36,7 @@ export interface ExecutorOptions {
   /** Heap limit per thread in MB; 0 for Node's default. */
   heapMb?: number;
   board: LeaseBoard;
-  /** Handlers measured faster than this per call (ms) run on the main thread; 0: never (threads > 0 only). */
+  /** Handlers whose calls keep a thread working less than this each (ms) run on the main thread; 0: never (threads > 0 only). */
   inlineBelowMs?: number;
   /** Postgres inbox mode. */
   inbox?: { url: string; queue: string; dedupTtlMs: number };
@@ -166,7 +166,8 @@ class ThreadExecutor implements Executor {
   /** Results from either lane, with their handlers' time (a running mean per task decides the lane and the split). */
   private measured(results: TaskResult[], handlerMs = 0, workMs = handlerMs, onMainThread = false): void {
     // Only calls that ran are measured: a task refused or lost with its thread took no time.
-    const ran = results.filter((r) => r.ok || 'error' in r).length;
+    let ran = 0;
+    for (const r of results) if (r.ok || 'error' in r) ran += 1;
     if (ran > 0) {
       this.msPerTask = 0.8 * this.msPerTask + 0.2 * (handlerMs / ran);
       // Up at once from the main thread: a handler that turns busy there leaves with the next batch.

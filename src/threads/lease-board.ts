@@ -161,9 +161,8 @@ export class BoardWatch {
 export class BoardView {
   private readonly times: Float64Array;
   private readonly threads: Int32Array;
-  private readonly flags: Int32Array;
-
   private readonly running: Int32Array;
+  private readonly flags: Int32Array;
 
   constructor(buffer: SharedArrayBuffer, private readonly threadId: number) {
     ({ times: this.times, threads: this.threads, running: this.running, flags: this.flags } = views(buffer));
