@@ -9,6 +9,7 @@ import { DedupStore, connectRedis, keysFor } from '../src/index.js';
 import { startRedisServer, type RedisServer } from './helpers/redis-servers.js';
 import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.js';
 import { waitFor } from './helpers/services.js';
+import { leaseHeld, readLease } from './helpers/leases.js';
 
 const REDIS_PORT = 7310;
 const PROXY_PORT = 7311;
@@ -75,7 +76,7 @@ describe('a begin that times out across a reconnect', () => {
     try {
       await waitFor(() => store.healthy(), 5000, 'redis');
       await beginAcrossACut(store, 'l-1', 'mute', 300);
-      await waitFor(async () => (await probe.exists(keys.lock('l-1'))) === 0 && (await probe.get(keys.fence('l-1'))) === '0', 5000, 'the orphan grant undone');
+      await waitFor(async () => (await readLease(probe, keys.lock('l-1'))).grants === 0 && !(await leaseHeld(probe, keys.lock('l-1'))), 5000, 'the orphan grant undone');
       const again = await store.begin('l-1');
       expect(again.state).toBe('acquired'); // not 'locked' for the 30 s of the orphan lease
       if (again.state === 'acquired') expect(again.lease.fence).toBe(1);

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DedupStore, connectRedis, keysFor } from '../src/index.js';
 import { startRedisServer, type RedisServer } from './helpers/redis-servers.js';
 import { waitFor } from './helpers/services.js';
+import { leaseHeld, readLease } from './helpers/leases.js';
 
 describe('a begin that times out', () => {
   let server: RedisServer;
@@ -27,7 +28,7 @@ describe('a begin that times out', () => {
       const [failed] = await store.beginMany(['t-1']);
       expect(failed).toBeInstanceOf(Error);
       // Redis ran the begin after the pause (a lease nobody holds), then the release behind it.
-      await waitFor(async () => (await probe.exists(keys.lock('t-1'))) === 0 && (await probe.get(keys.fence('t-1'))) === '0', 10_000, 'the orphan grant undone');
+      await waitFor(async () => (await readLease(probe, keys.lock('t-1'))).grants === 0 && !(await leaseHeld(probe, keys.lock('t-1'))), 10_000, 'the orphan grant undone');
       const again = await store.begin('t-1');
       expect(again.state).toBe('acquired'); // not 'locked' for the 30 s of the orphan lease
       if (again.state === 'acquired') expect(again.lease.fence).toBe(1); // the lost grant cost no attempt

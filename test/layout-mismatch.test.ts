@@ -27,7 +27,13 @@ describe('layout mismatch', () => {
     const buckets = layoutMismatch(stored, layoutOf({ dedupTtlMs: 60_000, dedupBuckets: 64 }), place, 'r')!;
     expect(buckets).toMatchObject({ option: 'dedup-buckets', message: expect.stringContaining('Start with --dedup-buckets 1024; records cannot move to other buckets') });
     const format = layoutMismatch({ ...stored, format: LAYOUT_FORMAT + 1 }, layoutOf({ dedupTtlMs: 3600_000, dedupBuckets: 1024 }), place, 'r')!;
-    expect(format).toMatchObject({ option: 'prefix', message: expect.stringContaining('need a new --prefix') });
+    expect(format).toMatchObject({ option: 'prefix', message: expect.stringContaining('stored by a later dedup-pool version: run that one, or give this one a new --prefix') });
+    expect(layoutMismatch({ ...stored, format: 0 }, stored, place, 'r')).toMatchObject({ option: 'prefix', message: expect.stringContaining('need a new --prefix') });
+  });
+
+  it('runs a scope an earlier version stored (format 1: its lease keys are kept, claimLayout says which)', () => {
+    expect(layoutMismatch({ ...stored, format: 1 }, stored, place, 'r')).toBeUndefined();
+    expect(LAYOUT_FORMAT).toBe(2);
   });
 
   it('reads the script reply; nothing stored is undefined', () => {

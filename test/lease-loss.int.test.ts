@@ -8,6 +8,7 @@ import { Replica } from '../src/index.js';
 import { keysFor } from '../src/store/keys.js';
 import { AMQP_URL, LEDGER_HANDLER, REDIS_URL, body, publishRaw, readLedger, testEnv, waitFor, type TestEnv } from './helpers/services.js';
 import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.js';
+import { leaseHeld } from './helpers/leases.js';
 
 describe('a lease lost while its handler ignores the signal', () => {
   let env: TestEnv | undefined;
@@ -37,11 +38,11 @@ describe('a lease lost while its handler ignores the signal', () => {
     await publishRaw(env.ch, env.queue, [body('spin-1', { ledger: env.ledger, spinMs: 15_000, spinTickMs: 20 })]);
     await waitFor(() => readLedger(env!.ledger).some((l) => l.ev === 'start'), 20_000, 'handler started');
     proxy.cut(); // renewals cannot arrive from now on
-    expect(await env.redis.exists(lock)).toBe(1);
+    expect(await leaseHeld(env.redis, lock)).toBe(true);
 
     // From the moment the key is gone, another replica may run the id.
     let expiredAt = 0;
-    await waitFor(async () => (await env!.redis.exists(lock)) === 0 && (expiredAt = Date.now()) > 0, 10_000, 'lease expired in Redis');
+    await waitFor(async () => !(await leaseHeld(env!.redis, lock)) && (expiredAt = Date.now()) > 0, 10_000, 'lease expired in Redis');
     await new Promise((r) => setTimeout(r, 500));
     const ticks = readLedger(env.ledger).filter((l) => l.ev === 'tick');
     expect(ticks.length).toBeGreaterThan(10);

@@ -3,6 +3,7 @@ import { Replica } from '../src/index.js';
 import { LEDGER_HANDLER, REDIS_URL, body, executions, publishRaw, readLedger, testEnv, waitFor, type TestEnv } from './helpers/services.js';
 import { idState } from './helpers/records.js';
 import { keysFor } from '../src/store/keys.js';
+import { leaseHeld } from './helpers/leases.js';
 
 describe('leases and completion records', () => {
   let env: TestEnv;
@@ -66,7 +67,7 @@ describe('drain timeout', () => {
       expect(readLedger(env.ledger).filter((l) => l.ev === 'done')).toEqual([]);
       expect(replica.stats.requeued).toBe(1);
       await waitFor(async () => (await env.ch.checkQueue(env.queue)).messageCount === 1, 5000, 'message back in the queue');
-      expect(await env.redis.exists(keysFor(env.prefix, env.queue).lock('long-1'))).toBe(0);
+      expect(await leaseHeld(env.redis, keysFor(env.prefix, env.queue).lock('long-1'))).toBe(false);
     } finally {
       await env.cleanup();
     }

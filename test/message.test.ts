@@ -77,8 +77,13 @@ describe('parseDelivery', () => {
 describe('keys', () => {
   it('keeps short printable ids readable and hashes the rest', () => {
     const keys = keysFor('p', 'orders');
-    expect(keys.lock('order-1')).toMatch(/^p:orders:lock:\{\d{1,4}\}:order-1$/);
-    expect(keys.fence('order-1')).toBe(keys.lock('order-1').replace(':lock:', ':fence:'));
+    expect(keys.lock('order-1')).toMatch(/^p:orders:lease:\{\d{1,4}\}:order-1$/);
+    // The counter lives in the lease key; layouts of format 1 keep the two apart.
+    expect(keys.fence('order-1')).toBe(keys.lock('order-1'));
+    const split = keys.withFormat(1);
+    expect(split.lock('order-1')).toBe(keys.lock('order-1').replace(':lease:', ':lock:'));
+    expect(split.fence('order-1')).toBe(keys.lock('order-1').replace(':lease:', ':fence:'));
+    expect([split.prefixes[3], keys.prefixes[3]]).toEqual(['p:orders:fence:', '']);
     expect(idKeyPart('x'.repeat(200))).toMatch(/^#[\w-]{43}$/);
     expect(idKeyPart('with space')).toMatch(/^#/);
     expect(idKeyPart('#looks-hashed')).not.toBe('#looks-hashed');

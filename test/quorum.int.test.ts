@@ -3,6 +3,7 @@ import { DedupStore, Replica, connectRedis, keysFor } from '../src/index.js';
 import { LEDGER_HANDLER, REDIS_URL, body, executions, publishRaw, testEnv, waitFor, type TestEnv } from './helpers/services.js';
 import { startRedisServer, type RedisServer } from './helpers/redis-servers.js';
 import { idState } from './helpers/records.js';
+import { readLease } from './helpers/leases.js';
 
 describe('Redlock quorum over 3 independent Redis masters', () => {
   let env: TestEnv;
@@ -66,7 +67,7 @@ describe('Redlock quorum over 3 independent Redis masters', () => {
       if (b.state !== 'acquired') throw new Error(`expected a lease, got ${b.state}`);
       tokens.push(b.lease.fence);
       expect(tokens).toEqual([1, 2, 3, 4]);
-      expect(await clients[0]!.get(fence)).toBe('4');
+      expect((await readLease(clients[0]!, fence)).grants).toBe(4);
     } finally {
       await store.close();
     }
@@ -76,7 +77,7 @@ describe('Redlock quorum over 3 independent Redis masters', () => {
     env = await testEnv('fence-lift');
     const { clients, store } = await threeMasters();
     const fence = keysFor(env.prefix, env.queue).fence('l-1');
-    const counters = async () => Promise.all(clients.map(async (c) => Number(await c.get(fence))));
+    const counters = async () => Promise.all(clients.map(async (c) => (await readLease(c, fence)).grants));
     // The lift of a counter fails as if its instance had just gone away.
     type Raise = { dedupRaise: (...a: unknown[]) => Promise<unknown> };
     const liftFails = (i: number) => {

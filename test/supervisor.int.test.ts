@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { LEDGER_HANDLER, body, executions, publishRaw, readLedger, testEnv, waitFor, type TestEnv } from './helpers/services.js';
 import { spawnCli } from './helpers/processes.js';
 import { startSupervisor, type SupervisorProcess } from './helpers/supervisor.js';
+import { heldLeases } from './helpers/leases.js';
 
 const LOADS_ONCE = fileURLToPath(new URL('./fixtures/loads-once-handler.mjs', import.meta.url));
 
@@ -88,7 +89,7 @@ describe('supervisor', () => {
     expect(new Set(started).size).toBe(started.length);
     expect(executions(env.ledger)).toEqual(new Map(started.map((id) => [id, 1])));
     expect((await env.ch.checkQueue(env.queue)).messageCount).toBe(ids.length - started.length);
-    expect(await env.redis.keys(`${env.prefix}:${env.queue}:lock:*`)).toEqual([]);
+    expect(await heldLeases(env.redis, env.prefix, env.queue)).toEqual([]);
   });
 
   it('a second SIGTERM stops now: running handlers aborted and requeued, no replica left behind', async () => {
@@ -109,7 +110,7 @@ describe('supervisor', () => {
     expect(pids.filter(isAlive)).toEqual([]);
     expect(readLedger(env.ledger).filter((l) => l.ev === 'done')).toEqual([]);
     expect((await env.ch.checkQueue(env.queue)).messageCount).toBe(ids.length);
-    expect(await env.redis.keys(`${env.prefix}:${env.queue}:lock:*`)).toEqual([]);
+    expect(await heldLeases(env.redis, env.prefix, env.queue)).toEqual([]);
   });
 
   it('restarts a crashed replica with backoff', async () => {

@@ -8,7 +8,8 @@ import { listDeadLetters, type DeadLetter } from '../amqp/dead-letters.js';
 import { queueNames } from '../amqp/broker.js';
 import { ConfigError, StoreUnavailableError, errorMessage } from '../common/errors.js';
 import { redactUrl } from '../common/logger.js';
-import { scopeOf } from '../store/keys.js';
+import { keysFor, scopeOf } from '../store/keys.js';
+import { followStoredLayout } from '../store/layout-change.js';
 import { OPTION_SPECS, checkOption, type OptionSpec, type PoolOptions } from '../common/options.js';
 import { decodeRecord } from '../store/records.js';
 import { lookUpFollowups, type FollowupLookup } from './id-followups.js';
@@ -160,6 +161,7 @@ Exit codes: 0 done; 1 forget refused (the id is running) or Redis unreachable; 2
     const store = openStore(opts, tls);
     try {
       await connected(store, opts);
+      await followStoredLayout(store, keysFor(opts.prefix, scope));
       if (action === 'show') {
         const amqpUrl = checkOption(AMQP_SPEC, (typeof flags.amqp === 'string' ? flags.amqp : undefined) ?? env[AMQP_SPEC.env] ?? AMQP_SPEC.default) as string;
         const report = await showId(store, { prefix: opts.prefix, scope }, target, await lookUpDeadLetters(opts.queue, amqpUrl, target, tls));

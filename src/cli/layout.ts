@@ -32,7 +32,8 @@ show: the stored settings on each Redis instance.
 set: change the window. Stop every replica of the scope first (refused while one is
 connected); the records of the old window are copied so they are still found, then the
 new window is stored; start the replicas with the new --dedup-ttl. The bucket count
-cannot change this way (docs/layout.md).
+cannot change this way (docs/layout.md). A layout stored by an earlier version moves to
+this version's format as well (its window given again keeps it).
 Give the pool's own --queue, --prefix, --dedup-scope and --redis (or --redis-cluster).
 
 Exit codes: 0 done; 1 Redis unreachable; 2 bad usage, or the change refused.`,
@@ -60,7 +61,8 @@ Exit codes: 0 done; 1 Redis unreachable; 2 bad usage, or the change refused.`,
       const to = layoutOf({ dedupTtlMs: opts.dedupTtlMs, dedupBuckets: bucketsGiven ? opts.dedupBuckets : (stored.find((l) => l)?.buckets ?? opts.dedupBuckets) });
       const changes = await changeLayout(store, keys, to, { prefix: opts.prefix, queue: opts.queue, scope, names, replicaName: replicaClientName(opts.prefix, scope) });
       for (const c of changes) {
-        process.stdout.write(`${c.instance}: --dedup-ttl ${formatDuration(c.from.windowMs)} -> ${formatDuration(c.to.windowMs)}, ${c.records} record(s) copied to the new time slots\n`);
+        const format = c.from.format === c.to.format ? '' : `; format ${c.from.format} -> ${c.to.format}, ${c.leases} lease(s) and grant counter(s) moved to one key per id`;
+        process.stdout.write(`${c.instance}: --dedup-ttl ${formatDuration(c.from.windowMs)} -> ${formatDuration(c.to.windowMs)}, ${c.records} record(s) copied to the new time slots${format}\n`);
       }
       process.stdout.write(`start the replicas with --dedup-ttl ${formatDuration(to.windowMs)}\n`);
       return EXIT.OK;

@@ -50,7 +50,7 @@ const COMPAT_SLACK_MS = 60_000;
 export class DedupStore {
   readonly quorum: number;
   private readonly topology: Topology;
-  private readonly keys: Keys;
+  private keys: Keys;
   private readonly lockTtlMs: number;
   private readonly dedupTtlMs: number;
   private readonly driftFactor: number;
@@ -81,12 +81,14 @@ export class DedupStore {
   }
 
   /**
-   * The stored record layout (src/store/layout.ts): its slot length, and until when records
-   * written by earlier versions may exist (read until then; always, until this is called).
+   * The stored record layout (src/store/layout.ts): its slot length, until when records
+   * written by earlier versions may exist (read until then; always, until this is called),
+   * and its format (a scope stored by an earlier version keeps that version's lease keys).
    */
-  useLayout({ slotMs, compatUntil }: { slotMs: number; compatUntil?: number }): void {
+  useLayout({ slotMs, compatUntil, format }: { slotMs: number; compatUntil?: number; format?: number }): void {
     this.slotMs = slotMs;
     if (compatUntil !== undefined) this.compatUntil = compatUntil;
+    if (format !== undefined) this.keys = this.keys.withFormat(format);
     const base = [...this.keys.prefixes, this.dedupTtlMs, slotMs];
     this.sharedArgs = { compat: [...base, '1'], lean: [...base, '0'] };
   }

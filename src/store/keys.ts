@@ -10,8 +10,10 @@
  *
  *   <prefix>:<scope>:r:{<bucket>}:<time slot>   hash of completion records
  *   <prefix>:<scope>:done:{<bucket>}:<id>       a record too long for that hash
- *   <prefix>:<scope>:lock:{<bucket>}:<id>       lease (Redlock resource)
- *   <prefix>:<scope>:fence:{<bucket>}:<id>      grant counter: fencing token and attempt count
+ *   <prefix>:<scope>:lease:{<bucket>}:<id>      lease (Redlock resource) and grant counter: fencing
+ *                                               token and attempt count (src/store/lua/leases.lib.lua)
+ *   <prefix>:<scope>:lock:{<bucket>}:<id>       layout format 1 (earlier versions): the lease,
+ *   <prefix>:<scope>:fence:{<bucket>}:<id>        and the grant counter apart
  *   <prefix>:done:<id>                          record of versions before scopes, still read
  *   <prefix>:<scope>:layout                     the record layout settings (src/store/layout.ts)
  *   <prefix>:<scope>:outbox                     Redis-atomic mode: follow-ups committed with effects, until sent
@@ -33,6 +35,13 @@ export function idKeyPart(id: string): string {
 export function scopeOf(opts: { queue: string; dedupScope?: string | undefined }): string {
   return opts.dedupScope ?? opts.queue;
 }
+
+/**
+ * The version of the record layout's format (digests, key names, slots per window), stored
+ * with the layout; raised when one changes. 2: an id's lease and grant counter in one key.
+ * Scopes stored with format 1 keep its two keys (layout set moves them to 2: docs/layout.md).
+ */
+export const LAYOUT_FORMAT = 2;
 
 /** Default number of record hashes per time slot (--dedup-buckets). */
 export const DEFAULT_BUCKETS = 1024;
@@ -76,11 +85,17 @@ export interface Keys {
   /** The hash of the scope's record layout settings. */
   readonly layout: string;
   readonly buckets: number;
-  /** The key prefixes every script gets first (records.lib.lua), in order; legacy is "" when not read. */
-  readonly prefixes: readonly [rec: string, own: string, lock: string, fence: string, legacy: string];
+  /** The layout format whose key names these are. */
+  readonly format: number;
+  /** The key prefixes every script gets first (records.lib.lua), in order; fence is "" in format 2, legacy when not read. */
+  readonly prefixes: readonly [rec: string, own: string, lease: string, fence: string, legacy: string];
   id(id: string): IdKey;
+  /** The id's lease key. */
   lock(id: string): string;
+  /** The id's grant counter key (format 2: the lease key, whose value starts with it). */
   fence(id: string): string;
+  /** The same keys in another layout format (a scope stored by an earlier version). */
+  withFormat(format: number): Keys;
 }
 
 export interface KeysOptions {
@@ -88,11 +103,14 @@ export interface KeysOptions {
   buckets?: number;
   /** Read records of versions before scopes (`<prefix>:done:<id>`). Not in a Redis Cluster: they never existed there. */
   legacy?: boolean;
+  /** The layout format (LAYOUT_FORMAT, or 1 for a scope stored by an earlier version). */
+  format?: number;
 }
 
-export function keysFor(prefix: string, scope: string, { buckets = DEFAULT_BUCKETS, legacy = true }: KeysOptions = {}): Keys {
+export function keysFor(prefix: string, scope: string, { buckets = DEFAULT_BUCKETS, legacy = true, format = LAYOUT_FORMAT }: KeysOptions = {}): Keys {
   const base = `${prefix}:${scope}:`;
-  const prefixes = [`${base}r:`, `${base}done:`, `${base}lock:`, `${base}fence:`, legacy ? `${prefix}:done:` : ''] as const;
+  const [lease, fence] = format >= 2 ? [`${base}lease:`, ''] : [`${base}lock:`, `${base}fence:`];
+  const prefixes = [`${base}r:`, `${base}done:`, lease, fence, legacy ? `${prefix}:done:` : ''] as const;
   // Each id's key is asked for by begin, complete, extend and release: keep the recent ones.
   const cache = new Map<string, IdKey>();
   const id = (raw: string): IdKey => {
@@ -104,16 +122,19 @@ export function keysFor(prefix: string, scope: string, { buckets = DEFAULT_BUCKE
     cache.set(raw, k);
     return k;
   };
-  return {
+  const keys: Keys = {
     scope,
     base,
     layout: `${base}layout`,
     buckets,
+    format,
     prefixes,
     id,
-    lock: (raw) => keyOf(prefixes[2], id(raw)),
-    fence: (raw) => keyOf(prefixes[3], id(raw)),
+    lock: (raw) => keyOf(lease, id(raw)),
+    fence: (raw) => keyOf(fence || lease, id(raw)),
+    withFormat: (f) => (f === format ? keys : keysFor(prefix, scope, { buckets, legacy, format: f })),
   };
+  return keys;
 }
 
 /** Redis-atomic mode's outbox hash of a scope (store/redis-outbox.ts). */

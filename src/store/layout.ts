@@ -10,11 +10,13 @@ import type { Cluster, Redis } from 'ioredis';
 import { StoreUnavailableError, UnsupportedServerError } from '../common/errors.js';
 import { formatDuration } from '../common/duration.js';
 import { SLOTS_PER_WINDOW, type DedupStore } from './dedup-store.js';
-import { keysFor, scopeOf, type Keys } from './keys.js';
+import { LAYOUT_FORMAT, keysFor, scopeOf, type Keys } from './keys.js';
 import type { PoolOptions } from '../common/options.js';
 
-/** The version of the record format (digests, key names, slots per window); raised when one changes. */
-export const LAYOUT_FORMAT = 1;
+export { LAYOUT_FORMAT };
+
+/** The earliest stored format this version still runs (its lease keys: leases.lib.lua). */
+const OLDEST_FORMAT = 1;
 
 export interface Layout {
   format: number;
@@ -91,16 +93,19 @@ export async function callLayout(store: DedupStore, keys: Keys, want: Layout, ex
  * Store `want` where no layout is stored yet, and compare it with the layout stored on
  * every instance that answers. Throws a LayoutMismatchError on the first difference.
  * Returns what the store must use: the stored slot length (layouts of earlier versions
- * have shorter slots), and until when earlier versions' records are read (the latest).
+ * have shorter slots), until when earlier versions' records are read (the latest), and
+ * the stored format (an earlier version's keeps its lease keys).
  */
-export async function claimLayout(store: DedupStore, keys: Keys, want: Layout, place: LayoutPlace): Promise<{ slotMs: number; compatUntil: number }> {
+export async function claimLayout(store: DedupStore, keys: Keys, want: Layout, place: LayoutPlace): Promise<{ slotMs: number; compatUntil: number; format: number }> {
   const stored = await callLayout(store, keys, want, '', place.prefix);
-  const use = { slotMs: want.slotMs, compatUntil: 0 };
+  const use = { slotMs: want.slotMs, compatUntil: 0, format: want.format };
   stored.forEach((s, i) => {
     if (!s) return void (use.compatUntil = Number.POSITIVE_INFINITY);
     const err = layoutMismatch(s, want, place, place.names[i] ?? `instance ${i}`);
     if (err) throw err;
     use.slotMs = s.slotMs;
+    // Instances that disagree (one restarted empty and was claimed anew): the earlier format, which every version running there knows.
+    use.format = Math.min(use.format, s.format);
     use.compatUntil = Math.max(use.compatUntil, s.compatUntil ?? Number.POSITIVE_INFINITY);
   });
   return use;
@@ -124,8 +129,10 @@ export function layoutMismatch(stored: Layout, want: Layout, place: LayoutPlace,
   const scope = place.scope === place.queue ? `queue ${place.queue}` : `scope ${place.scope}`;
   const head = (what: string, mine: string, theirs: string): string =>
     `${what} ${mine} differs from the record layout stored for prefix ${place.prefix}, ${scope} on ${where}: ${theirs}${stored.setAt ? ` (stored ${new Date(stored.setAt).toISOString()})` : ''}. Records written under one are not found under the other, so ids would run twice.`;
-  if (stored.format !== want.format) {
-    return new LayoutMismatchError('prefix', `${head('record format', String(want.format), String(stored.format))} Records of another dedup-pool version need a new --prefix (docs/layout.md).`);
+  // A scope stored by an earlier version runs with its format (claimLayout); one stored by a later version does not.
+  if (stored.format < OLDEST_FORMAT || stored.format > want.format) {
+    const later = stored.format > want.format ? ' It was stored by a later dedup-pool version: run that one, or give this one a new --prefix' : ' Records of another dedup-pool version need a new --prefix';
+    return new LayoutMismatchError('prefix', `${head('record format', String(want.format), String(stored.format))}${later} (docs/layout.md).`);
   }
   if (stored.buckets !== want.buckets) {
     return new LayoutMismatchError(

@@ -17,6 +17,7 @@ const SCRIPTS = {
   dedupRaise: { file: 'raise.lua', keys: 1, bare: true },
   dedupLayout: { file: 'layout.lua', keys: 1, bare: true },
   dedupLayoutMove: { file: 'layout-move.lua', keys: 1, bare: true },
+  dedupLayoutLeases: { file: 'layout-leases.lua', keys: 3, bare: true },
   dedupCompleteEffects: { file: 'complete-effects.lua', keys: undefined },
 } as const;
 
@@ -37,19 +38,21 @@ export interface Scripts {
   /** The stored layout after the call: format, window, slot, buckets, set at, compat until (null when none). */
   dedupLayout(key: string, format: Arg, windowMs: Arg, slotMs: Arg, buckets: Arg, expectedWindowMs: Arg, earlierKeys: Arg): Promise<(string | null)[]>;
   dedupLayoutMove(to: string, expireAtMs: Arg, ...fieldsAndRecords: string[]): Promise<number>;
-  /** numKeys, lock, fence, effect keys..., then the arguments of complete-effects.lua. */
+  /** Format 1's lease and counter keys of one id, format 2's lease key, the window (ms): 1 moved, 0 nothing there. */
+  dedupLayoutLeases(lock: string, fence: string, lease: string, windowMs: Arg): Promise<0 | 1>;
+  /** numKeys, lease, grant counter, effect keys..., then the arguments of complete-effects.lua. */
   dedupCompleteEffects(numKeys: number, ...args: Arg[]): Promise<0 | 1>;
 }
 export type ScriptedRedis = Redis & Scripts;
 export type ScriptedCluster = Cluster & Scripts;
 
 /**
- * The scripts that name an id's keys get the shared record code prepended, and may
- * touch keys of several hash slots of the node they run on (Redis Cluster).
+ * The scripts that name an id's keys get the shared record and lease code prepended, and
+ * may touch keys of several hash slots of the node they run on (Redis Cluster).
  */
 function scriptSource(file: string, bare: boolean): string {
   const read = (f: string): string => readFileSync(new URL(`./lua/${f}`, import.meta.url), 'utf8');
-  return bare ? read(file) : `#!lua flags=allow-cross-slot-keys\n${read('records.lib.lua')}\n${read(file)}`;
+  return bare ? read(file) : `#!lua flags=allow-cross-slot-keys\n${read('records.lib.lua')}\n${read('leases.lib.lua')}\n${read(file)}`;
 }
 
 /** Register the dedup scripts on a client (EVALSHA, falling back to EVAL once per connection). */

@@ -8,8 +8,8 @@
 -- the replica dead-letters the message then, and never runs it again by itself. One
 -- Redis only.
 --
--- KEYS[1]   lock
--- KEYS[2]   grant counter
+-- KEYS[1]   lease (leases.lib.lua)
+-- KEYS[2]   grant counter (format 2: the lease again)
 -- KEYS[2+j] key of effect j
 -- ARGV[1..8] shared arguments (records.lib.lua)
 -- ARGV[9]   hash tag of the id    ARGV[10] key part    ARGV[11] digest
@@ -20,10 +20,7 @@
 -- then for each effect j: command, key type it needs (string|hash|set|zset|list|stream|any), argument count m, m arguments
 -- returns 1 applied and recorded; 0 another lease was granted since ours (nothing written);
 --         {err = "effect j: ..."} refused before any write, or effect j failed (the error says which were applied)
-local holder = redis.call('GET', KEYS[1])
-if not (holder == ARGV[12] or (not holder and redis.call('GET', KEYS[2]) == ARGV[13])) then
-  return 0
-end
+if not lease_last(ARGV[9], ARGV[10], ARGV[12], ARGV[13]) then return 0 end
 
 -- What an increment needs already stored: an integer, or any number.
 local ADDS = {INCR = 'integer', INCRBY = 'integer', DECR = 'integer', DECRBY = 'integer', INCRBYFLOAT = 'number',
@@ -70,6 +67,6 @@ for j = 1, n do
     return redis.error_reply('effect ' .. j .. ': ' .. e[1] .. ' failed: ' .. r.err .. '; ' .. applied .. ', the rest were not, and no completion record was written')
   end
 end
-write_record(ARGV[9], ARGV[10], ARGV[11], ARGV[14], now_ms(), false)
-redis.call('DEL', KEYS[1], KEYS[2])
+write_record(ARGV[9], ARGV[10], ARGV[11], ARGV[14], script_now(), false)
+lease_drop(ARGV[9], ARGV[10])
 return 1

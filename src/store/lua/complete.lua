@@ -16,7 +16,7 @@
 -- ARGV[11+i] completion record value of id i
 -- returns, for each id i, in order: 1 recorded in slot ARGV[10]; 2 recorded in another
 --         slot; 0 another lease was granted since ours (nothing written)
-local now = now_ms()
+local now = script_now()
 local cut_short = ARGV[9] == '1'
 local believed = tonumber(ARGV[10])
 local believed_current = math.floor(now / C.slot) == believed
@@ -24,15 +24,13 @@ local out, i = {}, 0
 for field, tag, part, token, mine, expiry_known in each_id(ARGV[11], 5) do
   i = i + 1
   local record = ARGV[11 + i]
-  local lock, fence = lock_key(tag, part), fence_key(tag, part)
-  local holder = redis.call('GET', lock)
   -- Our lease may have expired with nobody taking over: the unchanged grant counter
   -- proves no one else ran the handler, so the record is still ours to write.
-  if holder == token or (not holder and redis.call('GET', fence) == mine) then
+  if lease_last(tag, part, token, mine) then
     local k = write_record(tag, part, field, record, now, expiry_known == '1' and believed_current)
-    redis.call('DEL', lock, fence)
+    lease_drop(tag, part)
     out[i] = k == believed and 1 or 2
-  elseif cut_short and not holder and find_record(tag, part, field, now) == record then
+  elseif cut_short and not select(2, lease_state(tag, part)) and find_record(tag, part, field, now) == record then
     -- The earlier call wrote this one: our record. Written again, so that a WAIT after
     -- this call covers it (the slot's keys reached this node by MIGRATE, not by us).
     write_record(tag, part, field, record, now, false)

@@ -8,11 +8,6 @@
 -- returns, for each lease i, in order: 1 extended, 0 no longer ours
 local out = {}
 for i = 1, (#ARGV - 9) / 3 do
-  local lock = lock_key(ARGV[7 + 3 * i], ARGV[8 + 3 * i])
-  if redis.call('GET', lock) == ARGV[9 + 3 * i] then
-    out[i] = redis.call('PEXPIRE', lock, ARGV[9])
-  else
-    out[i] = 0
-  end
+  out[i] = lease_extend(ARGV[7 + 3 * i], ARGV[8 + 3 * i], ARGV[9 + 3 * i], ARGV[9]) and 1 or 0
 end
 return out

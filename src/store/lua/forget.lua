@@ -6,9 +6,9 @@
 -- ARGV[9]    hash tag of the id   ARGV[10] key part   ARGV[11] digest
 -- returns 1 forgotten; 0 there was no record; -1 refused: a lease is held
 local tag, part, field = ARGV[9], ARGV[10], ARGV[11]
-if redis.call('EXISTS', lock_key(tag, part)) == 1 then return -1 end
+if select(2, lease_state(tag, part)) then return -1 end
 local found = 0
-local newest, oldest = slots(now_ms())
+local newest, oldest = slots(script_now())
 for k = newest, oldest, -1 do
   local hash = C.rec .. tag .. ':' .. k
   local at = redis.call('PEXPIRETIME', hash)
@@ -24,5 +24,5 @@ for k = newest, oldest, -1 do
 end
 found = found + redis.call('DEL', C.own .. tag .. ':' .. part)
 if C.legacy ~= '' then found = found + redis.call('DEL', C.legacy .. part) end
-redis.call('DEL', fence_key(tag, part))
+lease_drop(tag, part)
 return found > 0 and 1 or 0

@@ -9,8 +9,8 @@
 --
 -- ARGV[1]   record hash prefix           (<prefix>:<scope>:r:)
 -- ARGV[2]   own-key record prefix        (<prefix>:<scope>:done:)
--- ARGV[3]   lock key prefix              (<prefix>:<scope>:lock:)
--- ARGV[4]   grant counter key prefix     (<prefix>:<scope>:fence:)
+-- ARGV[3]   lease key prefix             (<prefix>:<scope>:lease:; format 1: <prefix>:<scope>:lock:)
+-- ARGV[4]   grant counter key prefix     ("": the lease key holds it; format 1: <prefix>:<scope>:fence:)
 -- ARGV[5]   record prefix of versions before scopes (<prefix>:done:), or "" for none
 -- ARGV[6]   dedup window, ms
 -- ARGV[7]   slot length, ms
@@ -39,9 +39,6 @@ end
 local function each_id(s, n)
   return string.gmatch(s, '(' .. string.rep('.', 16) .. ')' .. string.rep('([^ ]*) ', n))
 end
-
-local function lock_key(tag, part) return C.lock .. tag .. ':' .. part end
-local function fence_key(tag, part) return C.fence .. tag .. ':' .. part end
 
 -- The slots a record written in the window can be in, newest first. Near the end of the
 -- current slot, the next one too: a record written where the clock read later (Redis's

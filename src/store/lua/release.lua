@@ -14,18 +14,6 @@
 -- returns, for each lease i, in order: 1 released, 0 the lease was no longer ours
 local out = {}
 for i = 1, (#ARGV - 8) / 5 do
-  local tag, part, token, mode, mine = ARGV[4 + 5 * i], ARGV[5 + 5 * i], ARGV[6 + 5 * i], ARGV[7 + 5 * i], ARGV[8 + 5 * i]
-  local lock, fence = lock_key(tag, part), fence_key(tag, part)
-  if redis.call('GET', lock) == token then
-    redis.call('DEL', lock)
-    if mode == 'reset' then
-      redis.call('DEL', fence)
-    elseif mode == 'uncount' and (mine == '' or redis.call('GET', fence) == mine) then
-      redis.call('DECR', fence)
-    end
-    out[i] = 1
-  else
-    out[i] = 0
-  end
+  out[i] = lease_release(ARGV[4 + 5 * i], ARGV[5 + 5 * i], ARGV[6 + 5 * i], ARGV[7 + 5 * i], ARGV[8 + 5 * i]) and 1 or 0
 end
 return out
