@@ -4,11 +4,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import amqp, { type Channel, type ChannelModel } from 'amqplib';
+import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { publishConfirmed } from '../src/amqp/broker.js';
 import { Replica } from '../src/index.js';
-import { AMQP_URL, LEDGER_HANDLER, waitFor } from './helpers/services.js';
+import { AMQP_URL, LEDGER_HANDLER, REDIS_URL, waitFor } from './helpers/services.js';
+import { forEachKeys } from '../bench/lib/services.js';
 
 /** The queue's type, found the way the broker allows: a declare naming another type fails on that argument. */
 async function isQuorum(conn: ChannelModel, queue: string): Promise<boolean> {
@@ -38,6 +40,10 @@ describe('--queue-type', () => {
     replica = undefined;
     for (const q of [queue, `${queue}.dlq`, `${queue}.retry`]) await ch.deleteQueue(q).catch(() => {});
     await conn.close().catch(() => {});
+    // The replica stored its record layout under the test's prefix.
+    const redis = new Redis(REDIS_URL);
+    await forEachKeys(redis, `${prefix()}:*`, (keys) => redis.del(...keys));
+    redis.disconnect();
   });
 
   async function setup(tag: string): Promise<void> {
@@ -46,7 +52,8 @@ describe('--queue-type', () => {
     ch = await conn.createChannel();
   }
 
-  const opts = () => ({ queue, handler: LEDGER_HANDLER, prefix: `test:qtype:${queue}`, threads: 0, queueType: 'quorum' as const, logLevel: 'silent' as const });
+  const prefix = (): string => `test:qtype:${queue}`;
+  const opts = () => ({ queue, handler: LEDGER_HANDLER, prefix: prefix(), threads: 0, queueType: 'quorum' as const, logLevel: 'silent' as const });
 
   it('quorum: the work queue and its .dlq and .retry are all quorum queues, dead-lettering to .dlq', async () => {
     await setup('new');
