@@ -33,9 +33,14 @@ type Client = ScriptedRedis | ScriptedCluster;
 /** Records per script call when copying (a slot's hash of one bucket holds a few thousand at most). */
 const COPY_CHUNK = 500;
 
+/** The layout stored on one instance (undefined where none is). */
+async function readLayout(c: Client, keys: Keys): Promise<Layout | undefined> {
+  return parseLayout(await c.hmget(keys.layout, 'format', 'window', 'slot', 'buckets', 'set_at', 'compat_until'));
+}
+
 /** The layout stored on each instance (undefined where none is). */
 export async function readLayouts(store: DedupStore, keys: Keys): Promise<(Layout | undefined)[]> {
-  return Promise.all(store.clients.map(async (c) => parseLayout(await c.hmget(keys.layout, 'format', 'window', 'slot', 'buckets', 'set_at', 'compat_until'))));
+  return Promise.all(store.clients.map((c) => readLayout(c, keys)));
 }
 
 /**
@@ -43,7 +48,7 @@ export async function readLayouts(store: DedupStore, keys: Keys): Promise<(Layou
  * slot length and format, where a layout is stored (an instance that does not answer is skipped).
  */
 export async function followStoredLayout(store: DedupStore, keys: Keys): Promise<void> {
-  const read = await Promise.all(store.clients.map((c) => c.hmget(keys.layout, 'format', 'window', 'slot', 'buckets').then(parseLayout, () => undefined)));
+  const read = await Promise.all(store.clients.map((c) => readLayout(c, keys).catch(() => undefined)));
   const stored = read.filter((l): l is Layout => l !== undefined);
   if (stored.length > 0) store.useLayout({ slotMs: stored[0]!.slotMs, format: Math.min(...stored.map((l) => l.format)) });
 }

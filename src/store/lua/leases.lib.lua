@@ -40,6 +40,9 @@ local function parse_lease(v)
   return tonumber(v) or 0, nil, 0
 end
 
+-- Whether a format 2 lease of `token` (nil: none) ending at `ends` is held now.
+local function held(token, ends) return token ~= nil and ends > script_now() end
+
 local function lease_key(tag, part) return C.lock .. tag .. ':' .. part end
 local function fence_key(tag, part) return C.fence .. tag .. ':' .. part end
 
@@ -52,7 +55,7 @@ local function lease_state(tag, part)
     return tonumber(redis.call('GET', fence_key(tag, part))) or 0, holder or nil, holder and redis.call('PTTL', lock) or -1
   end
   local grants, token, ends = parse_lease(redis.call('GET', lease_key(tag, part)))
-  if token and ends > script_now() then return grants, token, ends - script_now() end
+  if held(token, ends) then return grants, token, ends - script_now() end
   return grants, nil, -1
 end
 
@@ -76,7 +79,7 @@ local function lease_take(tag, part, token, len)
   local v = redis.call('SET', key, '1 ' .. ends .. ' ' .. token, 'NX', 'PX', lives, 'GET')
   if not v then return 1, 1, 0 end
   local grants, holder, held_until = parse_lease(v)
-  if holder and held_until > script_now() then
+  if held(holder, held_until) then
     if holder == token then return 1, grants, 0 end
     return 2, held_until - script_now(), grants
   end
@@ -93,7 +96,7 @@ local function lease_last(tag, part, token, mine)
     return holder == token or (not holder and redis.call('GET', fence_key(tag, part)) == mine)
   end
   local grants, holder, ends = parse_lease(redis.call('GET', lease_key(tag, part)))
-  return holder == token or ((not holder or ends <= script_now()) and grants == tonumber(mine))
+  return holder == token or (not held(holder, ends) and grants == tonumber(mine))
 end
 
 -- The id's lease and counter removed (its record is written, or forgotten).
@@ -109,7 +112,7 @@ local function lease_extend(tag, part, token, len)
     return redis.call('GET', key) == token and redis.call('PEXPIRE', key, len) == 1
   end
   local grants, holder, ends = parse_lease(redis.call('GET', key))
-  if holder ~= token or ends <= script_now() then return false end
+  if holder ~= token or not held(holder, ends) then return false end
   local new_end, lives = lease_strings(len)
   redis.call('SET', key, grants .. ' ' .. new_end .. ' ' .. token, 'PX', lives)
   return true
@@ -130,7 +133,7 @@ local function lease_release(tag, part, token, mode, mine)
     return true
   end
   local grants, holder, ends = parse_lease(redis.call('GET', key))
-  if holder ~= token or ends <= script_now() then return false end
+  if holder ~= token or not held(holder, ends) then return false end
   if mode == 'uncount' and (mine == '' or grants == tonumber(mine)) then grants = grants - 1 end
   if mode == 'reset' or grants <= 0 then
     redis.call('DEL', key)
