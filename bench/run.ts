@@ -34,7 +34,7 @@ import { recordSizes } from './lib/record-size.js';
 import { runNemesisBench } from './lib/nemesis.js';
 import { runChainBench } from './lib/chain.js';
 import { scenario as chainScenario } from './scenarios/chain.js';
-import { baseIndex, groupSeconds, messagesInWindow, runOrder, usPer } from './lib/steady.js';
+import { baseIndex, groupSeconds, messagesInWindow, runOrder, SteadyWindow, steadyFigures, usPer, type GroupCpu } from './lib/steady.js';
 import { bytesPerRecord, callsDelta, commandsDelta, cpuOf, cpuSeconds, machineSeconds, mainThreadCpuSeconds, rabbitPid, readyStatsClient, redisSnapshot, statsClient, waitSettled } from './lib/system.js';
 import { prepareSink } from './lib/sinks.js';
 import { startVariant } from './lib/variants.js';
@@ -180,6 +180,8 @@ async function runScenario(s: Scenario, env: Env, opts: RunOptions): Promise<Sce
     const r = await runVariant(s, v, messages, env, label, profDir);
     const base = pairedWith[k];
     if (base != null) r.runs[0]!.ratio = r.idsPerSecond / done[base]!.idsPerSecond;
+    const steadyBase = base != null ? done[base]!.runs[0]!.steady : null;
+    if (steadyBase && r.runs[0]!.steady) r.runs[0]!.steady.ratio = r.runs[0]!.steady.idsPerSecond / steadyBase.idsPerSecond;
     done.push(r);
   }
   const variants = s.variants.map((_, i) => combineRuns(done.filter((_, k) => order[k] === i)));
@@ -269,6 +271,7 @@ async function runVariant(s: Scenario, v: Variant, messages: MessageSet, env: En
     top(cpu.rabbitmq, rabbit ? [rabbit] : [], cpuSeconds);
     top(mainCpu, running.consumerPids(), mainThreadCpuSeconds);
   };
+  const steady = new SteadyWindow<GroupCpu>(executedAtStart, messages.unique);
   const chaos: [number, string][] = [];
   const nextChaos = chaosScheduler(s.chaos, running, env, queue, (label) => chaos.push([Date.now() - started, label]));
   const limitMs = 30_000 + messages.order.length * 20;
@@ -276,7 +279,9 @@ async function runVariant(s: Scenario, v: Variant, messages: MessageSet, env: En
   for (;;) {
     await new Promise((r) => setTimeout(r, POLL_MS));
     ledger.poll();
+    await running.replicaPids(); // a replica started meanwhile (chaos) is sampled too
     sampleCpu();
+    steady.observe(Date.now(), ledger.uniqueExecuted, () => ({ consumers: new Map(cpu.consumers), redis: new Map(cpu.redis), rabbitmq: new Map(cpu.rabbitmq) }));
     await nextChaos(Date.now() - started);
     progress(label, ledger.uniqueExecuted, messages.unique);
     const done = ledger.uniqueExecuted >= messages.unique && (await env.ch.checkQueue(queue)).messageCount === 0;
@@ -332,6 +337,7 @@ async function runVariant(s: Scenario, v: Variant, messages: MessageSet, env: En
         seconds,
         ratio: null,
         cpuUsPerMessage: perMessage,
+        steady: steadyFigures(steady.window, messages.order.length, messages.unique, { redis: used > 0, rabbitmq: rabbit !== undefined }),
         otherPct: (100 * Math.max(0, machine1.busy - machine0.busy - spent.consumers - spent.redis - spent.rabbitmq)) / wall,
         settleSeconds: settle.seconds,
         settled: settle.settled,
@@ -339,7 +345,7 @@ async function runVariant(s: Scenario, v: Variant, messages: MessageSet, env: En
     ],
     replicaRestarts: counters.replicaRestarts,
     timedOut,
-    series: rates(ledger.series, started),
+    series: ledger.rates(started),
     chaos,
     ...(s.chaos?.kind === 'kill-rabbit-node' && chaos[0] && { stallSeconds: longestStall(ledger.series, started + chaos[0][0], messages.unique) / 1000 }),
   };
@@ -368,18 +374,6 @@ async function freshCluster(env: Env): Promise<void> {
   await env.redisCluster?.stop();
   env.redisCluster = await startRedisCluster();
   env.clusterProbes = await Promise.all((await env.redisCluster.masters()).map((m) => readyStatsClient(m.url)));
-}
-
-/** Cumulative samples to rates (ids/s), averaged over one second. */
-function rates(series: [number, number][], start: number): [number, number][] {
-  const out: [number, number][] = [];
-  for (let i = 0; i < series.length; i++) {
-    const [t, n] = series[i]!;
-    const j = Math.max(0, i - Math.round(1000 / POLL_MS));
-    const [t0, n0] = series[j]!;
-    out.push([t - start, t > t0 ? ((n - n0) * 1000) / (t - t0) : 0]);
-  }
-  return out;
 }
 
 export async function cleanup(env: Env, queue: string, prefix: string): Promise<void> {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { BENCH_FLAGS, MIN_SECONDS, onlyRows, tooShort } from '../bench/run.js';
 import { combineRuns, type VariantResult } from '../bench/lib/report.js';
 import { activeWindow, areaOf, callersOf, summarize } from '../bench/lib/profile-areas.js';
-import { SETTLED_PCT, groupSeconds, isSettled, machineTicks, median, messagesInWindow, runOrder, spread, statTicks, usPer } from '../bench/lib/steady.js';
+import { SETTLED_PCT, SteadyWindow, groupSeconds, isSettled, machineTicks, median, messagesInWindow, runOrder, spread, statTicks, steadyFigures, usPer, type GroupCpu } from '../bench/lib/steady.js';
 import type { Variant } from '../bench/scenarios/types.js';
 import { longestStall } from '../bench/lib/cluster-chaos.js';
 import { chainTable, parseLedger, tallyChain } from '../bench/lib/chain-tally.js';
@@ -85,6 +85,28 @@ describe('bench steady method', () => {
     expect(usPer(2.5, 100_000)).toBe(25);
   });
 
+  it('SteadyWindow marks the first polls past 30% and 90% of the ids left at the start; steadyFigures rates and CPU between them', () => {
+    // 200 of 1,000 ids had run when the consumers were ready: the edges are at 440 and 920.
+    const w = new SteadyWindow<GroupCpu>(200, 1_000);
+    const cpu = (consumers: number, redis: number): GroupCpu => ({ consumers: new Map([[1, consumers]]), redis: new Map([[2, redis]]), rabbitmq: new Map() });
+    const polls: [number, number, GroupCpu][] = [[1_000, 300, cpu(1, 1)], [2_000, 500, cpu(2, 1.5)], [3_000, 700, cpu(3, 2)], [4_000, 950, cpu(4.5, 2.6)], [5_000, 1_000, cpu(9, 3)]];
+    for (const [at, executed, c] of polls) w.observe(at, executed, () => c);
+    const [from, to] = w.window!;
+    expect([from.at, from.executed, to.at, to.executed]).toEqual([2_000, 500, 4_000, 950]);
+    // 450 ids in 2 s; 2,000 published for 1,000 ids: 900 messages, 2.5 s of consumer CPU and 1.1 s of Redis.
+    const f = steadyFigures(w.window, 2_000, 1_000, { redis: true, rabbitmq: false })!;
+    expect(f.idsPerSecond).toBe(225);
+    expect(f.cpuUsPerMessage.consumers).toBeCloseTo(2.5e6 / 900);
+    expect(f.cpuUsPerMessage.redis).toBeCloseTo(1.1e6 / 900);
+    expect(f.cpuUsPerMessage.rabbitmq).toBeNull();
+    // A run that never reached the second edge has no window.
+    const short = new SteadyWindow<GroupCpu>(0, 1_000);
+    short.observe(1, 500, () => cpu(0, 0));
+    short.observe(2, 800, () => cpu(0, 0));
+    expect(short.window).toBeNull();
+    expect(steadyFigures(short.window, 1_000, 1_000, { redis: true, rabbitmq: true })).toBeNull();
+  });
+
   it('isSettled: the count unchanged and the broker under SETTLED_PCT over the last two intervals', () => {
     const s = (count: number, brokerPct: number) => ({ count, brokerPct });
     expect(isSettled([s(100, 80), s(100, 3)])).toBe(false);
@@ -99,7 +121,12 @@ describe('bench steady method', () => {
         variant: '1x1', unique: 100, idsPerSecond: ids, seconds: 100 / ids, duplicateExecutions: 0, duplicateEffects: null, lost: 0, deadLettered: {}, replicaRestarts: 0, timedOut: false,
         handlerToAckMs: { p50: 1, p99: 2 }, redisCommandsPerMessage: 10, redisCommandsPerId: 10, redisCommandsById: { hget: 5, get: 2 }, redisRoundTripsPerMessage: 0.05,
         mainThreadCpuUsPerMessage: 30, redisBytesPerRecord: 37, cpuUsPerMessage: { consumers, redis: 40, rabbitmq: 30 }, ratio: null, series: [[0, ids]],
-        runs: [{ idsPerSecond: ids, seconds: 100 / ids, ratio, cpuUsPerMessage: { consumers, redis: 40, rabbitmq: 30 }, otherPct: 5, settleSeconds: 2, settled: true }],
+        runs: [
+          {
+            idsPerSecond: ids, seconds: 100 / ids, ratio, cpuUsPerMessage: { consumers, redis: 40, rabbitmq: 30 }, otherPct: 5, settleSeconds: 2, settled: true,
+            steady: { idsPerSecond: ids * 1.5, cpuUsPerMessage: { consumers: consumers / 2, redis: 20, rabbitmq: null }, ratio: ratio && ratio * 2 },
+          },
+        ],
         ...extra,
       }) as unknown as VariantResult;
     const c = combineRuns([run(10_000, 0.5, 80), run(14_000, 0.9, 60, { duplicateExecutions: 1, deadLettered: { X: 2 }, redisCommandsById: { hget: 8 } }), run(12_000, 0.6, 70)]);
@@ -111,6 +138,8 @@ describe('bench steady method', () => {
     expect(c.deadLettered).toEqual({ X: 2 });
     expect(c.redisCommandsById).toEqual({ hget: 6, get: 4 / 3 });
     expect(c.runs).toHaveLength(3);
+    // The steady figures: medians of the runs', the ratio with its range.
+    expect(c.steady).toEqual({ idsPerSecond: 18_000, cpuUsPerMessage: { consumers: 35, redis: 20, rabbitmq: null }, ratio: { median: 1.2, min: 1, max: 1.8 } });
     // A base row: no ratio of its own.
     expect(combineRuns([run(20_000, null, 20)]).ratio).toBeNull();
   });

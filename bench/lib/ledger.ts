@@ -46,4 +46,14 @@ export class LedgerWatcher {
     for (const c of this.counts.values()) if (c > 1) n += c - 1;
     return n;
   }
+
+  /** The samples as [ms since `start`, ids per second over the last `overMs` (about a second of polls)]. */
+  rates(start: number, overMs = 1000): [number, number][] {
+    let j = 0;
+    return this.series.map(([t, n]) => {
+      while (this.series[j]![0] < t - overMs) j++;
+      const [t0, n0] = this.series[j]!;
+      return [t - start, t > t0 ? ((n - n0) * 1000) / (t - t0) : 0];
+    });
+  }
 }

@@ -1,6 +1,6 @@
 /** One variant's figures, the terminal table, and the JSON on disk. */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { median, spread, type Spread } from './steady.js';
+import { median, spread, STEADY_SPAN, type Spread } from './steady.js';
 
 /** CPU per message of each process group, microseconds; null for a group the row does not use. */
 export interface CpuPerMessage {
@@ -11,6 +11,14 @@ export interface CpuPerMessage {
   rabbitmq: number | null;
 }
 
+/** The steady part of a run (STEADY_SPAN in steady.ts): after the JIT's warm-up, before the drain's small batches. */
+export interface SteadyFigures {
+  idsPerSecond: number;
+  cpuUsPerMessage: CpuPerMessage;
+  /** Against the steady rate of the base run just before it; null for a base row. */
+  ratio: number | null;
+}
+
 /** One run of a row (each row runs --pairs times, right after a run of its base). */
 export interface RunFigures {
   idsPerSecond: number;
@@ -19,6 +27,8 @@ export interface RunFigures {
   ratio: number | null;
   /** Measured from the moment the consumers were ready to the last ack. */
   cpuUsPerMessage: CpuPerMessage;
+  /** The same over the steady part only; null when the run passed it between two polls. */
+  steady: SteadyFigures | null;
   /** The rest of the machine over the same window (other processes, the bench itself), percent of one core: noise. */
   otherPct: number;
   /** Seconds waited after publishing for the broker to settle, and whether it did within the limit. */
@@ -61,6 +71,8 @@ export interface VariantResult {
   cpuUsPerMessage: CpuPerMessage;
   /** Against the base row: the median of the pairs' ratios and their spread; null for a base row. */
   ratio: Spread | null;
+  /** Medians of the runs' steady figures (the ratio with its spread); null when no run has them (older results too). */
+  steady?: { idsPerSecond: number; cpuUsPerMessage: CpuPerMessage; ratio: Spread | null } | null;
   runs: RunFigures[];
   replicaRestarts: number;
   timedOut: boolean;
@@ -92,14 +104,23 @@ export function baseOf(res: ScenarioResult, v: VariantResult): VariantResult {
 
 const us = (x: number | null): string => (x === null ? '-' : x.toFixed(0));
 
+const spreadCell = (r: Spread, runs: number): string => (runs > 1 ? `${r.median.toFixed(2)} (${r.min.toFixed(2)}-${r.max.toFixed(2)})` : r.median.toFixed(2));
+
+/** The steady rate with its ratio, and consumer + Redis CPU per message over the steady part. */
+function steadyCells(v: VariantResult): [string, string] {
+  if (!v.steady) return ['-', '-'];
+  const { idsPerSecond, cpuUsPerMessage: c, ratio } = v.steady;
+  return [`${idsPerSecond.toFixed(0)}${ratio ? ` x${spreadCell(ratio, v.runs.length)}` : ''}`, us(c.consumers + (c.redis ?? 0))];
+}
+
 /** A row's ratio: the median of its pairs with their range, or (older results, a single run) the ratio of rates. */
 function ratioCell(res: ScenarioResult, v: VariantResult): string {
-  if (v.ratio) return v.runs.length > 1 ? `${v.ratio.median.toFixed(2)} (${v.ratio.min.toFixed(2)}-${v.ratio.max.toFixed(2)})` : v.ratio.median.toFixed(2);
+  if (v.ratio) return spreadCell(v.ratio, v.runs.length);
   return (v.idsPerSecond / baseOf(res, v).idsPerSecond).toFixed(2);
 }
 
 export function table(res: ScenarioResult): string {
-  const head = ['variant', 'runs', 'ids/s', 'x base (min-max)', 'deliv', 'suppressed', 'dup exec', 'dup effects', 'lost', 'DLQ', 'ack p50/p99 ms', 'redis RT/msg', 'redis cmd/id', 'main CPU us/msg', 'CPU us/msg cons/redis/rmq', 'cons+redis', 'B/record', 'other %'];
+  const head = ['variant', 'runs', 'ids/s', 'x base (min-max)', 'deliv', 'suppressed', 'dup exec', 'dup effects', 'lost', 'DLQ', 'ack p50/p99 ms', 'redis RT/msg', 'redis cmd/id', 'main CPU us/msg', 'CPU us/msg cons/redis/rmq', 'cons+redis', 'steady ids/s (x base)', 'steady cons+redis', 'B/record', 'other %'];
   const rows = res.variants.map((v) => [
     v.variant + (v.timedOut ? ' (timed out)' : ''),
     String(v.runs.length),
@@ -117,6 +138,7 @@ export function table(res: ScenarioResult): string {
     v.mainThreadCpuUsPerMessage.toFixed(0),
     [v.cpuUsPerMessage.consumers, v.cpuUsPerMessage.redis, v.cpuUsPerMessage.rabbitmq].map(us).join('/'),
     us(v.cpuUsPerMessage.consumers + (v.cpuUsPerMessage.redis ?? 0)),
+    ...steadyCells(v),
     v.redisBytesPerRecord === null ? '-' : v.redisBytesPerRecord.toFixed(0),
     median(v.runs.map((r) => r.otherPct)).toFixed(0),
   ]);
@@ -126,6 +148,7 @@ export function table(res: ScenarioResult): string {
     `published ${first.published}, unique ids ${first.unique}, duplicates injected ${first.duplicatesInjected}; x base = against the raw consumer at the same prefetch (else the first raw or first row):`,
     `the median of the ratios of runs alternated with a run of the base, and their range. ids/s, CPU and ack latency: medians over a row's runs;`,
     `dup exec, lost, DLQ: summed over them. CPU us/msg: per message, consumers ready to last ack; other %: the rest of the machine meanwhile.`,
+    `steady: the same from ${STEADY_SPAN[0] * 100}% to ${STEADY_SPAN[1] * 100}% of the ids, after the JIT's warm-up and before the drain (the whole-run figures are the headline).`,
     markdownTable(head, rows),
     ...res.variants.flatMap((v) => (v.stallSeconds === undefined ? [] : [`${v.variant}: ${v.stallSeconds.toFixed(1)} s without progress after ${v.chaos[0]?.[1] ?? 'the chaos'}`])),
   ];
@@ -172,7 +195,25 @@ export function combineRuns(runs: VariantResult[]): VariantResult {
       rabbitmq: medOrNull((v) => v.cpuUsPerMessage.rabbitmq),
     },
     ratio: ratios.length ? spread(ratios) : null,
+    steady: steadyOf(runs.flatMap((v) => v.runs)),
     runs: runs.flatMap((v) => v.runs),
+  };
+}
+
+/** Medians of the runs' steady figures; null when none has them. */
+function steadyOf(runs: RunFigures[]): VariantResult['steady'] {
+  const s = runs.flatMap((r) => (r.steady ? [r.steady] : []));
+  if (s.length === 0) return null;
+  const med = (f: (x: SteadyFigures) => number): number => median(s.map(f));
+  const ratios = s.flatMap((x) => (x.ratio === null ? [] : [x.ratio]));
+  return {
+    idsPerSecond: med((x) => x.idsPerSecond),
+    cpuUsPerMessage: {
+      consumers: med((x) => x.cpuUsPerMessage.consumers),
+      redis: s.some((x) => x.cpuUsPerMessage.redis === null) ? null : med((x) => x.cpuUsPerMessage.redis!),
+      rabbitmq: s.some((x) => x.cpuUsPerMessage.rabbitmq === null) ? null : med((x) => x.cpuUsPerMessage.rabbitmq!),
+    },
+    ratio: ratios.length ? spread(ratios) : null,
   };
 }
 

@@ -5,6 +5,7 @@
  * pairs and CPU per message are what a change can be judged by.
  */
 import type { Variant } from '../scenarios/types.js';
+import type { SteadyFigures } from './report.js';
 
 export interface Spread {
   median: number;
@@ -111,4 +112,57 @@ export function isSettled(samples: SettleSample[], quiet = 2): boolean {
   if (samples.length < quiet + 1) return false;
   const last = samples.slice(-quiet - 1);
   return last.every((s) => s.count === last[0]!.count) && last.slice(1).every((s) => s.brokerPct < SETTLED_PCT);
+}
+
+/**
+ * The steady part of a run, as shares of the ids left when the consumers were ready: before
+ * it the JIT warms up (each process and thread compiles its hot code once, a fixed cost that
+ * a short run spreads over few messages), after it the queue drains in ever smaller batches.
+ */
+export const STEADY_SPAN: readonly [number, number] = [0.3, 0.9];
+
+/** What was read at one poll: when, how many ids had run, and the CPU readings of the moment. */
+export interface Mark<T> {
+  at: number;
+  executed: number;
+  cpu: T;
+}
+
+/**
+ * Takes a mark at the first poll at or past each edge of STEADY_SPAN. `window` is null when
+ * the run never reached the second edge or ran the whole span between two polls.
+ */
+export class SteadyWindow<T> {
+  private readonly edges: number[];
+  private readonly marks: Mark<T>[] = [];
+
+  constructor(executedAtStart: number, unique: number, span: readonly [number, number] = STEADY_SPAN) {
+    this.edges = span.map((f) => executedAtStart + f * (unique - executedAtStart));
+  }
+
+  observe(at: number, executed: number, read: () => T): void {
+    const edge = this.edges[this.marks.length];
+    if (edge !== undefined && executed >= edge) this.marks.push({ at, executed, cpu: read() });
+  }
+
+  get window(): [Mark<T>, Mark<T>] | null {
+    const [from, to] = this.marks;
+    return from && to && to.executed > from.executed && to.at > from.at ? [from, to] : null;
+  }
+}
+
+/** CPU readings of each process group at one moment (pid -> seconds). */
+export type GroupCpu = Record<'consumers' | 'redis' | 'rabbitmq', Map<number, number>>;
+
+/** Ids per second and CPU per message between the window's marks; a group the row does not use is null. */
+export function steadyFigures(w: [Mark<GroupCpu>, Mark<GroupCpu>] | null, published: number, unique: number, uses: { redis: boolean; rabbitmq: boolean }): SteadyFigures | null {
+  if (!w) return null;
+  const [from, to] = w;
+  const ids = to.executed - from.executed;
+  const per = (g: keyof GroupCpu): number => usPer(groupSeconds(from.cpu[g], to.cpu[g]), (published * ids) / unique);
+  return {
+    idsPerSecond: (ids * 1000) / (to.at - from.at),
+    cpuUsPerMessage: { consumers: per('consumers'), redis: uses.redis ? per('redis') : null, rabbitmq: uses.rabbitmq ? per('rabbitmq') : null },
+    ratio: null,
+  };
 }

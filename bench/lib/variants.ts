@@ -146,7 +146,10 @@ async function startDedup(v: Extract<Variant, { kind: 'dedup' }>, ctx: VariantCo
   });
   child.stdout!.resume();
   const status = async (): Promise<SupervisorStatus> => (await fetch(`http://${admin}/status`)).json() as Promise<SupervisorStatus>;
-  for (let s = await status(); !s.ready || s.slots.length < v.replicas; s = await status()) await new Promise((r) => setTimeout(r, 100));
+  // Every replica, not the first (the supervisor is ready with one): a replica still starting
+  // when the run begins would be missing from its CPU, and its start-up would be in its rate.
+  const allReady = (s: SupervisorStatus): boolean => s.slots.filter((x) => x.pid && x.state === 'ready').length >= v.replicas;
+  for (let s = await status(); !allReady(s); s = await status()) await new Promise((r) => setTimeout(r, 100));
 
   const seen = new Set<number>([child.pid!]);
   const replicaPids = async (): Promise<number[]> => {

@@ -11,6 +11,7 @@ export const scenario: Scenario = {
   variants: [
     { name: 'naive p1 x2', kind: 'naive', prefetch: 1, consumers: 2 },
     { name: 'naive p100 x2', kind: 'naive', prefetch: 100, consumers: 2 },
+    { name: 'dedup-pool 1x2 p100 (the default on 2 cores)', kind: 'dedup', prefetch: 100, replicas: 1, threads: 2 },
     { name: 'dedup-pool 2x2 p100', kind: 'dedup', prefetch: 100, replicas: 2, threads: 2 },
   ],
 };
