@@ -170,7 +170,8 @@ class ThreadExecutor implements Executor {
     for (const r of results) if (r.ok || 'error' in r) ran += 1;
     if (ran > 0) {
       this.msPerTask = 0.8 * this.msPerTask + 0.2 * (handlerMs / ran);
-      // Up at once from the main thread: a handler that turns busy there leaves with the next batch.
+      // Up at once from the main thread: a handler that turns busy there leaves with the next batch
+      // (its stretches there are measured without the longest of each turn, a pause's: task-runner.ts Stretches).
       // A thread's figure moves as a mean: one batch stretched by the machine does not close the lane.
       const work = workMs / ran;
       this.workPerTask = onMainThread && work > this.workPerTask ? work : 0.8 * this.workPerTask + 0.2 * work;
