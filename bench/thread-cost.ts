@@ -4,7 +4,7 @@
  * from /proc/<pid>/task/<tid>/schedstat (exact run time; the tick-sampled /proc/<pid>/stat
  * the full bench reads cannot tell short bursts of helper threads apart).
  *
- *   node dist/bench/thread-cost.js [--messages N] [--replicas N] [--threads N] [--node-flags "..."]
+ *   node dist/bench/thread-cost.js [--messages N] [--replicas N] [--threads N] [--handler noop|cpu|io] [--handler-ms N] [--node-flags "..."]
  *
  * A replica's threads, by tid order: its main thread (tid = pid), then V8's platform
  * workers (JIT compilation, concurrent marking, parallel scavenges) and the libuv pool,
@@ -26,6 +26,8 @@ const { values } = parseArgs({
     messages: { type: 'string', default: '60000' },
     replicas: { type: 'string', default: '1' },
     threads: { type: 'string', default: '1' },
+    handler: { type: 'string', default: 'noop' },
+    'handler-ms': { type: 'string', default: '0' },
     'node-flags': { type: 'string', default: '' },
   },
 });
@@ -35,6 +37,11 @@ const count = (name: 'messages' | 'replicas' | 'threads', min: number): number =
   return n;
 };
 const [messages, replicas, threads] = [count('messages', 1), count('replicas', 1), count('threads', 0)];
+// The bench's handler (bench/handler.ts): noop, cpu (busy for --handler-ms) or io (awaits --handler-ms).
+const handler = values.handler;
+if (!['noop', 'cpu', 'io'].includes(handler)) throw new Error(`--handler must be noop, cpu or io (got ${handler})`);
+const handlerMs = Number(values['handler-ms']);
+if (!(handlerMs >= 0)) throw new Error(`--handler-ms must be a number of 0 or more (got ${values['handler-ms']})`);
 const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
 
 /** Run time of each thread of `pid`, seconds, by "pid/tid". */
@@ -68,7 +75,7 @@ const pool = spawn(
   process.execPath,
   [...values['node-flags'].split(' ').filter(Boolean), here('../../bin/dedup-pool.js'), 'start', '--queue', queue, '--prefix', queue, '--handler', here('./handler.js'),
     '--replicas', String(replicas), '--threads', String(threads), '--prefetch', '100', '--amqp', values.amqp, '--redis', values.redis, '--admin', '127.0.0.1:0', '--log-level', 'info'],
-  { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, BENCH_HANDLER: 'noop', BENCH_LEDGER: undefined } },
+  { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, BENCH_HANDLER: handler, BENCH_HANDLER_MS: String(handlerMs), BENCH_LEDGER: undefined } },
 );
 const admin = await new Promise<string>((resolve, reject) => {
   let seen = '';
@@ -104,7 +111,7 @@ const role = (k: string): string => {
   if (pid === String(pool.pid)) return tid === pid ? 'supervisor' : 'supervisor thread';
   return tid === pid ? 'replica main thread' : 'replica thread';
 };
-process.stdout.write(`${counted} messages in ${seconds.toFixed(2)} s (${Math.round(counted / seconds)}/s), ${replicas} replica(s) x ${threads} thread(s)${values['node-flags'] ? `, node ${values['node-flags']}` : ''}\n`);
+process.stdout.write(`${counted} messages in ${seconds.toFixed(2)} s (${Math.round(counted / seconds)}/s), ${replicas} replica(s) x ${threads} thread(s), ${handler} handler${handlerMs ? ` (${handlerMs} ms)` : ''}${values['node-flags'] ? `, node ${values['node-flags']}` : ''}\n`);
 for (const [k, us] of perMessage.sort((a, b) => b[1] - a[1])) process.stdout.write(`${us.toFixed(1).padStart(7)} us/msg  ${k.padEnd(14)} ${role(k)}\n`);
 const sum = (which: (k: string) => boolean): number => perMessage.filter(([k]) => which(k)).reduce((n, [, us]) => n + us, 0);
 process.stdout.write(`${sum(() => true).toFixed(1).padStart(7)} us/msg  in all (main threads ${sum((k) => role(k) === 'replica main thread').toFixed(1)}, other replica threads ${sum((k) => role(k) === 'replica thread').toFixed(1)})\n`);
