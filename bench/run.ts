@@ -7,7 +7,7 @@
  * writes JSON and an SVG chart to --out (default ./bench-results, not tracked; the
  * reference results in bench/results/ are written with --out bench/results).
  *
- *   npm run bench                      the quick set (about 2 minutes)
+ *   npm run bench                      the quick set (noop-baseline alone: about 13 minutes at 3 pairs)
  *   npm run bench -- --scenario a,b    named scenarios (--list shows them; --all runs every one)
  *   npm run bench -- --scale 0.2       fewer messages (a smoke run)
  */
