@@ -22,7 +22,7 @@ import type { Redis } from 'ioredis';
 import { chart } from './lib/chart.js';
 import { LedgerWatcher } from './lib/ledger.js';
 import { bodyOf, buildMessages, type MessageSet } from './lib/messages.js';
-import { combineRuns, table, writeResult, type ScenarioResult, type VariantResult } from './lib/report.js';
+import { combineRuns, progress, table, writeResult, type ScenarioResult, type VariantResult } from './lib/report.js';
 import { amqpNodes } from '../src/amqp/broker.js';
 import { connectAnyNode } from '../src/amqp/connect-any.js';
 import { ConfigError } from '../src/common/errors.js';
@@ -279,7 +279,7 @@ async function runVariant(s: Scenario, v: Variant, messages: MessageSet, env: En
   for (;;) {
     await new Promise((r) => setTimeout(r, POLL_MS));
     ledger.poll();
-    await running.replicaPids(); // a replica started meanwhile (chaos) is sampled too
+    if (s.chaos) await running.replicaPids(); // a replica restarted by the chaos is sampled too
     sampleCpu();
     steady.observe(Date.now(), ledger.uniqueExecuted, () => ({ consumers: new Map(cpu.consumers), redis: new Map(cpu.redis), rabbitmq: new Map(cpu.rabbitmq) }));
     await nextChaos(Date.now() - started);
@@ -381,13 +381,6 @@ export async function cleanup(env: Env, queue: string, prefix: string): Promise<
   for (const r of env.redis) {
     if (r.status === 'ready') await forEachKeys(r, `${prefix}:*`, (keys) => r.unlink(...keys));
   }
-}
-
-function progress(label: string, done: number, total: number): void {
-  if (!process.stderr.isTTY && done < total) return;
-  const width = 30;
-  const filled = Math.round((Math.min(done, total) / total) * width);
-  process.stderr.write(`\r  ${label.padEnd(28)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}   `);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -1,4 +1,4 @@
-/** One variant's figures, the terminal table, and the JSON on disk. */
+/** One variant's figures, the terminal table and progress bar, and the JSON on disk. */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { median, spread, STEADY_SPAN, type Spread } from './steady.js';
 
@@ -189,11 +189,7 @@ export function combineRuns(runs: VariantResult[]): VariantResult {
     redisRoundTripsPerMessage: medOrNull((v) => v.redisRoundTripsPerMessage),
     mainThreadCpuUsPerMessage: med((v) => v.mainThreadCpuUsPerMessage),
     redisBytesPerRecord: medOrNull((v) => v.redisBytesPerRecord),
-    cpuUsPerMessage: {
-      consumers: med((v) => v.cpuUsPerMessage.consumers),
-      redis: medOrNull((v) => v.cpuUsPerMessage.redis),
-      rabbitmq: medOrNull((v) => v.cpuUsPerMessage.rabbitmq),
-    },
+    cpuUsPerMessage: medianCpu(runs.map((v) => v.cpuUsPerMessage)),
     ratio: ratios.length ? spread(ratios) : null,
     steady: steadyOf(runs.flatMap((v) => v.runs)),
     runs: runs.flatMap((v) => v.runs),
@@ -204,17 +200,18 @@ export function combineRuns(runs: VariantResult[]): VariantResult {
 function steadyOf(runs: RunFigures[]): VariantResult['steady'] {
   const s = runs.flatMap((r) => (r.steady ? [r.steady] : []));
   if (s.length === 0) return null;
-  const med = (f: (x: SteadyFigures) => number): number => median(s.map(f));
   const ratios = s.flatMap((x) => (x.ratio === null ? [] : [x.ratio]));
   return {
-    idsPerSecond: med((x) => x.idsPerSecond),
-    cpuUsPerMessage: {
-      consumers: med((x) => x.cpuUsPerMessage.consumers),
-      redis: s.some((x) => x.cpuUsPerMessage.redis === null) ? null : med((x) => x.cpuUsPerMessage.redis!),
-      rabbitmq: s.some((x) => x.cpuUsPerMessage.rabbitmq === null) ? null : med((x) => x.cpuUsPerMessage.rabbitmq!),
-    },
+    idsPerSecond: median(s.map((x) => x.idsPerSecond)),
+    cpuUsPerMessage: medianCpu(s.map((x) => x.cpuUsPerMessage)),
     ratio: ratios.length ? spread(ratios) : null,
   };
+}
+
+/** Each group's median; null for a group any of them does not use. */
+function medianCpu(cpu: CpuPerMessage[]): CpuPerMessage {
+  const orNull = (f: (c: CpuPerMessage) => number | null): number | null => (cpu.some((c) => f(c) === null) ? null : median(cpu.map((c) => f(c)!)));
+  return { consumers: median(cpu.map((c) => c.consumers)), redis: orNull((c) => c.redis), rabbitmq: orNull((c) => c.rabbitmq) };
 }
 
 export function markdownTable(head: string[], rows: string[][]): string {
@@ -229,4 +226,12 @@ export function writeResult(dir: string, res: ScenarioResult, svg: string): { js
   writeFileSync(`${stem}.json`, `${JSON.stringify(res, null, 2)}\n`);
   writeFileSync(`${stem}.svg`, svg);
   return { json: `${stem}.json`, svg: `${stem}.svg` };
+}
+
+/** A run's progress on the terminal (on a pipe only the finished line, so logs stay short). */
+export function progress(label: string, done: number, total: number): void {
+  if (!process.stderr.isTTY && done < total) return;
+  const width = 30;
+  const filled = Math.round((Math.min(done, total) / total) * width);
+  process.stderr.write(`\r  ${label.padEnd(28)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}   `);
 }
