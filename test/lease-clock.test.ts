@@ -25,7 +25,7 @@ describe('leaseTiming', () => {
 });
 
 describe('LeaseClock', () => {
-  const held = (lease: Lease, slot: number, running: boolean): Held => ({ lease, slot, running, lost: false, timedOut: false, abortedAt: 0, stuck: false });
+  const held = (lease: Lease, slot: number, running: boolean): Held => ({ seq: slot, lease, slot, running, lost: false, timedOut: false, abortedAt: 0, stuck: false });
 
   it("a renewal landing after its task's result does not revive the slot another task now holds", async () => {
     let answer!: (v: boolean[]) => void;

@@ -5,6 +5,7 @@
  * fires the task's abort; a handler that ignores it past a grace period has its
  * thread terminated.
  */
+import { ChurnMap } from '../common/churn-map.js';
 import { monotonicMs } from '../common/clock.js';
 import { formatDuration } from '../common/duration.js';
 import { DedupPoolError, HandlerError, HandlerTimeoutError, LeaseLostError, WorkerDiedError } from '../common/errors.js';
@@ -32,7 +33,7 @@ export interface RunOutcomes {
 
 export class HandlerRuns {
   /** Task id -> leased item whose handler is out on an executor. */
-  private readonly running = new Map<number, Item>();
+  private readonly running = new ChurnMap<number, Item>();
   private nextTaskId = 1;
   private readonly clock: LeaseClock;
 

@@ -14,8 +14,11 @@ export interface ReplicaEvents {
   retried: [id: string, attempt: number];
 }
 
+let nextSeq = 0;
+
 /** One delivery with an id, from admission to settlement. */
 export class Item implements Held {
+  readonly seq = nextSeq++;
   /** Copies of the same id that arrived while this one was being worked on. */
   followers: Item[] | undefined = undefined;
   /** Waited for another holder (locally or elsewhere) before it was decided. */

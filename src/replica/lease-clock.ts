@@ -10,6 +10,7 @@
  * stop; one that ignores that (or a lost lease) for the grace period is reported as
  * stuck, so its thread can be terminated. All times are monotonic (common/clock.ts).
  */
+import { ChurnMap } from '../common/churn-map.js';
 import { monotonicMs } from '../common/clock.js';
 import type { DedupStore, Lease } from '../store/dedup-store.js';
 import type { LeaseBoard } from '../threads/lease-board.js';
@@ -51,6 +52,8 @@ export function leaseTiming(lockTtlMs: number, handlerTimeoutMs = 0): LeaseTimin
 
 /** What the clock watches: a held lease and, while `running`, its handler. */
 export interface Held {
+  /** Unique among the held (its key here). */
+  readonly seq: number;
   readonly lease: Lease;
   /** LeaseBoard slot. */
   slot: number;
@@ -82,7 +85,8 @@ export interface LeaseClockEvents {
 }
 
 export class LeaseClock {
-  private readonly held = new Set<Held>();
+  /** By Held.seq. */
+  private readonly held = new ChurnMap<number, Held>();
   private readonly timer: NodeJS.Timeout;
   /** A renewal call is out: the next one waits for it. */
   private renewing = false;
@@ -113,11 +117,11 @@ export class LeaseClock {
   }
 
   hold(h: Held): void {
-    this.held.add(h);
+    this.held.set(h.seq, h);
   }
 
   drop(h: Held): void {
-    this.held.delete(h);
+    this.held.delete(h.seq);
   }
 
   stop(): void {
@@ -135,7 +139,7 @@ export class LeaseClock {
     this.board.beat(now);
     if (this.held.size === 0) return;
     const due: Held[] = [];
-    for (const h of this.held) {
+    for (const h of this.held.values()) {
       if (!h.lost) {
         if (now >= this.deadline(h.lease)) this.lose(h);
         else if (h.lease.validUntil - now < this.renewBelowMs) due.push(h);
@@ -170,7 +174,7 @@ export class LeaseClock {
       return;
     }
     due.forEach((h, i) => {
-      if (!this.held.has(h) || h.lost) return;
+      if (this.held.get(h.seq) !== h || h.lost) return;
       if (extended[i]) {
         // The slot is this lease's only while its task is out: once the result is in, the
         // slot may belong to another task, whose deadline this must not overwrite.

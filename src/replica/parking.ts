@@ -3,6 +3,7 @@
  * and looks again with a backoff that doubles per look, never later than the
  * holder's lease ends. Never a requeue in a hot loop.
  */
+import { ChurnMap } from '../common/churn-map.js';
 import type { Item } from './item.js';
 
 // The first look soon: a holder elsewhere mostly finishes within milliseconds, and a parked
@@ -11,7 +12,8 @@ const PARK_FIRST_MS = 5;
 const PARK_MAX_MS = 1000;
 
 export class Parking {
-  private readonly timers = new Map<Item, NodeJS.Timeout>();
+  /** By Item.seq. */
+  private readonly waiting = new ChurnMap<number, { item: Item; timer: NodeJS.Timeout }>();
 
   /** `again` takes an item whose wait is over: it goes through begin once more. */
   constructor(private readonly again: (item: Item) => void) {}
@@ -20,20 +22,20 @@ export class Parking {
   park(item: Item, retryInMs: number): void {
     item.parkMs = Math.min(item.parkMs === 0 ? PARK_FIRST_MS : item.parkMs * 2, PARK_MAX_MS);
     const wait = Math.min(item.parkMs, Math.max(retryInMs, PARK_FIRST_MS));
-    this.timers.set(
-      item,
-      setTimeout(() => {
-        this.timers.delete(item);
-        this.again(item);
-      }, wait),
-    );
+    const timer = setTimeout(() => {
+      this.waiting.delete(item.seq);
+      this.again(item);
+    }, wait);
+    this.waiting.set(item.seq, { item, timer });
   }
 
   /** Every parked item, its wait cancelled (a drain gives them back). */
   takeAll(): Item[] {
-    for (const timer of this.timers.values()) clearTimeout(timer);
-    const items = [...this.timers.keys()];
-    this.timers.clear();
-    return items;
+    const parked = [...this.waiting.values()];
+    for (const { item, timer } of parked) {
+      clearTimeout(timer);
+      this.waiting.delete(item.seq);
+    }
+    return parked.map((p) => p.item);
   }
 }

@@ -36,6 +36,7 @@ import type { LeaseBoard } from '../threads/lease-board.js';
 import type { TaskResult } from '../threads/worker-protocol.js';
 import { BeginQueue, CALLS_IN_FLIGHT } from './begin-queue.js';
 import { completeItems } from './completions.js';
+import { ChurnMap } from '../common/churn-map.js';
 import type { Followups } from './followups.js';
 import { HandlerRuns } from './handler-runs.js';
 import { IdDisagreements } from './id-disagreements.js';
@@ -73,7 +74,7 @@ export class Pipeline {
   private arrivals: Delivery[] = [];
   private admitting = false;
   /** Id -> the copy this replica is working on (a drain's progress line names them). */
-  readonly working = new Map<string, Item>();
+  readonly working = new ChurnMap<string, Item>();
   private readonly queue: BeginQueue;
   private beginCalls = 0;
   /** The suspect running alone now, if any: nothing else begins meanwhile. */

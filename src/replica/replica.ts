@@ -263,7 +263,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     while (this.counters.inFlight > 0) {
       if (Date.now() >= until || (hurriable && this.hurried)) return false;
       if (Date.now() >= nextReport) {
-        this.log.info({ inFlight: this.counters.inFlight, leftMs: until - Date.now(), ids: [...this.pipeline.working.keys()].slice(0, 10) }, 'draining: waiting for running handlers');
+        this.log.info({ inFlight: this.counters.inFlight, leftMs: until - Date.now(), ids: this.pipeline.working.keys().slice(0, 10) }, 'draining: waiting for running handlers');
         nextReport += DRAIN_PROGRESS_MS;
       }
       await sleep(20);

@@ -15,7 +15,7 @@ import { DedupPoolError, StoreUnavailableError, errorMessage } from '../common/e
 import { EFFECT_COMMANDS, type RedisEffect } from './effects.js';
 import { RecordHashExpiry } from './record-expiry.js';
 import { ReplicaWait } from './replica-wait.js';
-import type { Keys } from './keys.js';
+import type { IdKey, Keys } from './keys.js';
 import { beginVotes, type ScriptedCluster, type ScriptedRedis } from './redis-clients.js';
 import type { BeginResult, IdState, Lease, ReleaseMode } from './lease.js';
 import { Topology, type Vote } from './topology.js';
@@ -136,9 +136,9 @@ export class DedupStore {
     const what = `begin ${ids.length} id(s)`;
     for (let i = 0; i < ids.length; i++) {
       const v = votes[i]!; // one vote (one instance or node, the common case): decided at once, no promise per id
-      results.push(v.length === 1 ? this.decideOne(ids[i]!, tokens[i]!, v, validUntil, what) : await this.decideBegin(ids[i]!, tokens[i]!, v, validUntil, what));
+      results.push(v.length === 1 ? this.decideOne(ids[i]!, keys[i]!, tokens[i]!, v, validUntil, what) : await this.decideBegin(ids[i]!, keys[i]!, tokens[i]!, v, validUntil, what));
     }
-    this.forgetUnanswered(ids, tokens, votes, results);
+    this.forgetUnanswered(ids, keys, tokens, votes, results);
     return results;
   }
 
@@ -153,9 +153,9 @@ export class DedupStore {
    * A release that fails (the connection dropped: the begin may have run before it did)
    * is tried once more when the store is back, while the grant can still be alive.
    */
-  private forgetUnanswered(ids: string[], tokens: string[], votes: Vote<unknown>[][], results: (BeginResult | Error)[]): void {
+  private forgetUnanswered(ids: string[], keys: IdKey[], tokens: string[], votes: Vote<unknown>[][], results: (BeginResult | Error)[]): void {
     const lost = ids.flatMap((id, i) =>
-      results[i] instanceof Error && votes[i]!.some((v) => !v.ok) ? [{ lease: { id, token: tokens[i]!, fence: 0, fences: [], validUntil: 0 }, mode: 'uncount' as const }] : [],
+      results[i] instanceof Error && votes[i]!.some((v) => !v.ok) ? [{ lease: { id, key: keys[i]!, token: tokens[i]!, fence: 0, fences: [], validUntil: 0 }, mode: 'uncount' as const }] : [],
     );
     if (lost.length === 0) return;
     const retryWhenBack = async () => (await this.topology.healthyWithin(this.lockTtlMs)) && this.releaseMany(lost);
@@ -168,21 +168,21 @@ export class DedupStore {
   }
 
   /** One instance's answer, or one node's: no votes to weigh. */
-  private decideOne(id: string, token: string, votes: BeginVote[], validUntil: number, what: string): BeginResult | Error {
+  private decideOne(id: string, key: IdKey, token: string, votes: BeginVote[], validUntil: number, what: string): BeginResult | Error {
     const v = votes[0]!;
     if (!v.ok) return this.topology.failure(votes, what)!;
     const [state, value] = v.value;
     if (state === 0) return { state: 'done', record: String(value) };
-    if (state === 1) return { state: 'acquired', lease: { id, token, fence: value, fences: [value], validUntil } };
+    if (state === 1) return { state: 'acquired', lease: { id, token, fence: value, fences: [value], validUntil, key } };
     return { state: 'locked', retryInMs: Math.max(0, value) };
   }
 
   /** A quorum's answers for one id: a lease only where enough instances granted it. */
-  private async decideBegin(id: string, token: string, votes: BeginVote[], validUntil: number, what: string): Promise<BeginResult | Error> {
+  private async decideBegin(id: string, key: IdKey, token: string, votes: BeginVote[], validUntil: number, what: string): Promise<BeginResult | Error> {
     const failure = this.topology.failure(votes, what);
     const fences = votes.map((v) => (v.ok && v.value[0] === 1 ? v.value[1] : null));
     const granted = fences.filter((f): f is number => f !== null);
-    const partial = { id, token, fence: 0, fences, validUntil: 0 };
+    const partial = { id, key, token, fence: 0, fences, validUntil: 0 };
     const record = votes.find((v) => v.ok && v.value[0] === 0);
     if (record?.ok) {
       if (granted.length > 0) void this.release(partial, 'uncount').catch(() => {});
@@ -192,7 +192,7 @@ export class DedupStore {
       // An instance that refused holds another grant: ours goes above its token, even where the
       // granting instances never counted that grant (one restarted empty: Redlock's hole).
       const held = votes.flatMap((v) => (v.ok && v.value[0] === 2 ? [v.value[2] + 1] : []));
-      const lease = { id, token, fence: Math.max(...granted, ...held), fences, validUntil };
+      const lease = { id, key, token, fence: Math.max(...granted, ...held), fences, validUntil };
       // The token must be at least every later grant's predecessor: a quorum of counters at it or above.
       if (granted.some((f) => f !== lease.fence) && (await this.raiseFences(lease)) < this.quorum) {
         await this.release(partial, 'uncount').catch(() => {});
@@ -214,7 +214,7 @@ export class DedupStore {
    * there, then counts as written).
    */
   async completeMany(items: { lease: Lease; record: string }[], repeated = false): Promise<(boolean | Error)[]> {
-    const keys = items.map(({ lease }) => this.keys.id(lease.id));
+    const keys = items.map(({ lease }) => this.keyOf(lease));
     const slot = this.expiry.slot();
     const votes = await this.topology.run(keys, async (c, route, idx, i, node, cutShort) => {
       const expired = this.expiry.expired(node, slot);
@@ -256,8 +256,8 @@ export class DedupStore {
     if (!client) {
       throw new DedupPoolError('BAD_EFFECT', `Redis effects need a single --redis instance (this store is ${this.mode === 'cluster' ? 'a Redis Cluster' : 'a quorum of masters'}: effects cannot be applied exactly once there)`);
     }
-    const k = this.keys.id(lease.id);
-    const keys = [this.keys.lock(lease.id), this.keys.fence(lease.id), ...effects.map((e) => e.key)];
+    const k = this.keyOf(lease);
+    const keys = [this.keys.lock(k), this.keys.fence(k), ...effects.map((e) => e.key)];
     const args = effects.flatMap((e) => [e.command, EFFECT_COMMANDS[e.command]!, e.args.length, ...e.args]);
     this.topology.calls += 1;
     try {
@@ -276,7 +276,7 @@ export class DedupStore {
    */
   async extendMany(leases: Lease[]): Promise<boolean[]> {
     const started = monotonicMs();
-    const keys = leases.map((l) => this.keys.id(l.id));
+    const keys = leases.map((l) => this.keyOf(l));
     const votes = await this.topology.run(keys, (c, route, idx) => {
       const args: Arg[] = [...this.shared, this.lockTtlMs];
       for (const j of idx) args.push(keys[j]!.tag, keys[j]!.part, leases[j]!.token);
@@ -298,7 +298,7 @@ export class DedupStore {
 
   /** End leases without completing, in one call per instance or node (see ReleaseMode). */
   async releaseMany(items: { lease: Lease; mode: ReleaseMode }[]): Promise<void> {
-    const keys = items.map(({ lease }) => this.keys.id(lease.id));
+    const keys = items.map(({ lease }) => this.keyOf(lease));
     const votes = await this.topology.run(keys, (c, route, idx, i) => {
       const args: Arg[] = [...this.shared];
       // '' when this instance's counter is unknown (its answer was lost or failed).
@@ -349,7 +349,7 @@ export class DedupStore {
    * Returns how many instances hold the token now; the caller needs a quorum of them.
    */
   private async raiseFences(lease: Lease): Promise<number> {
-    const key = this.keys.fence(lease.id);
+    const key = this.keys.fence(this.keyOf(lease));
     const holds = await Promise.all(
       lease.fences.map(async (f, i) => {
         if (f === null || f === lease.fence) return f !== null;
@@ -373,6 +373,11 @@ export class DedupStore {
 
   async close(): Promise<void> {
     await this.topology.close();
+  }
+
+  /** The lease's id keys, named at begin (or now, for a lease made elsewhere). */
+  private keyOf(lease: Lease): IdKey {
+    return (lease.key ??= this.keys.id(lease.id));
   }
 
   /** Redlock: a lease is valid for its length minus the time taken to get it and the drift allowance. */

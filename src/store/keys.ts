@@ -90,10 +90,10 @@ export interface Keys {
   /** The key prefixes every script gets first (records.lib.lua), in order; fence is "" in format 2, legacy when not read. */
   readonly prefixes: readonly [rec: string, own: string, lease: string, fence: string, legacy: string];
   id(id: string): IdKey;
-  /** The id's lease key. */
-  lock(id: string): string;
+  /** The id's lease key (of the id, or of its keys named already). */
+  lock(id: string | IdKey): string;
   /** The id's grant counter key (format 2: the lease key, whose value starts with it). */
-  fence(id: string): string;
+  fence(id: string | IdKey): string;
   /** The same keys in another layout format (a scope stored by an earlier version). */
   withFormat(format: number): Keys;
 }
@@ -111,16 +111,12 @@ export function keysFor(prefix: string, scope: string, { buckets = DEFAULT_BUCKE
   const base = `${prefix}:${scope}:`;
   const [lease, fence] = format >= 2 ? [`${base}lease:`, ''] : [`${base}lock:`, `${base}fence:`];
   const prefixes = [`${base}r:`, `${base}done:`, lease, fence, legacy ? `${prefix}:done:` : ''] as const;
-  // Each id's key is asked for by begin, complete, extend and release: keep the recent ones.
-  const cache = new Map<string, IdKey>();
+  // No cache here: a lease carries its id's keys from begin to complete (Lease.key). A cache
+  // of recent ids kept each one alive past two scavenges, so every id's keys were promoted
+  // to the old generation and left to the full collections (about 1 KB a message).
   const id = (raw: string): IdKey => {
-    let k = cache.get(raw);
-    if (k) return k;
     const digest = hash('sha256', raw, 'buffer');
-    k = { tag: `{${digest.readUInt32BE(0) % buckets}}`, part: idKeyPart(raw), field: sevenBit(digest.subarray(4, 18)) };
-    if (cache.size >= 8192) cache.clear();
-    cache.set(raw, k);
-    return k;
+    return { tag: `{${digest.readUInt32BE(0) % buckets}}`, part: idKeyPart(raw), field: sevenBit(digest.subarray(4, 18)) };
   };
   const keys: Keys = {
     scope,
@@ -130,8 +126,8 @@ export function keysFor(prefix: string, scope: string, { buckets = DEFAULT_BUCKE
     format,
     prefixes,
     id,
-    lock: (raw) => keyOf(lease, id(raw)),
-    fence: (raw) => keyOf(fence || lease, id(raw)),
+    lock: (raw) => keyOf(lease, typeof raw === 'string' ? id(raw) : raw),
+    fence: (raw) => keyOf(fence || lease, typeof raw === 'string' ? id(raw) : raw),
     withFormat: (f) => (f === format ? keys : keysFor(prefix, scope, { buckets, legacy, format: f })),
   };
   return keys;
@@ -142,7 +138,7 @@ export function outboxKey(prefix: string, scope: string): string {
   return `${prefix}:${scope}:outbox`;
 }
 
-const keyOf = (prefix: string, k: { tag: string; part: string }): string => `${prefix}${k.tag}:${k.part}`;
+const keyOf = (prefix: string, k: IdKey): string => `${prefix}${k.tag}:${k.part}`;
 
 /**
  * The connection name (CLIENT SETNAME) of a replica's store clients: `dedup-pool layout set`

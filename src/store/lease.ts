@@ -3,6 +3,8 @@
  * token, the outcome of a begin, how a lease ends without a completion, and the
  * state `dedup-pool id show` prints. Types only (dedup-store.ts does the work).
  */
+import type { IdKey } from './keys.js';
+
 export interface Lease {
   id: string;
   token: string;
@@ -12,6 +14,8 @@ export interface Lease {
   fences: (number | null)[];
   /** Monotonic time (common/clock.ts) after which the lease must be assumed lost. */
   validUntil: number;
+  /** The id's keys, named once at begin for every later call on the lease (made on first use where absent). */
+  key?: IdKey;
 }
 
 export type BeginResult =

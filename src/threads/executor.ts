@@ -15,6 +15,7 @@ import { existsSync } from 'node:fs';
 import { BroadcastChannel } from 'node:worker_threads';
 import pg from 'pg';
 import { Piscina } from 'piscina';
+import { ChurnMap } from '../common/churn-map.js';
 import { ConfigError, errorMessage } from '../common/errors.js';
 import { BoardView, LeaseBoard, MAIN_THREAD } from './lease-board.js';
 import { lastWordsLogger, type Logger } from '../common/logger.js';
@@ -105,7 +106,7 @@ class ThreadExecutor implements Executor {
   private readonly piscina: Piscina<WorkerTask, ProbeResult | void>;
   private readonly control: BroadcastChannel;
   /** Tasks submitted and not yet answered: each gets exactly one result, whatever becomes of its thread. */
-  private readonly out = new Map<number, Task>();
+  private readonly out = new ChurnMap<number, Task>();
   /** Resolves once nothing is out (a graceful close waits for it). */
   private idle: { promise: Promise<void>; resolve(): void } | undefined;
   /** Each live thread's exit, which Node reports only after delivering every message the thread posted. */
@@ -311,7 +312,9 @@ class ThreadExecutor implements Executor {
 class InlineExecutor implements Executor {
   private readonly runner: TaskRunner;
   private readonly inbox?: pg.Pool;
-  private readonly running = new Set<Promise<void>>();
+  /** Batches not yet finished, by a number of their own. */
+  private readonly running = new ChurnMap<number, Promise<void>>();
+  private batches = 0;
 
   constructor(
     private readonly opts: ExecutorOptions,
@@ -340,8 +343,9 @@ class InlineExecutor implements Executor {
 
   submit(tasks: Task[]): void {
     const run = this.runner.run(tasks).catch((err: unknown) => this.opts.onResults(died(tasks, this.opts.board, `handler run failed: ${errorMessage(err)}`)));
-    this.running.add(run);
-    void run.finally(() => this.running.delete(run));
+    const n = this.batches++;
+    this.running.set(n, run);
+    void run.finally(() => this.running.delete(n));
   }
 
   abort(taskId: number, reason: string): void {
@@ -359,7 +363,7 @@ class InlineExecutor implements Executor {
   }
 
   async close({ force = true } = {}): Promise<void> {
-    if (!force) await Promise.allSettled([...this.running]);
+    if (!force) await Promise.allSettled([...this.running.values()]);
     await this.inbox?.end().catch(() => {});
   }
 }

@@ -13,6 +13,7 @@ import type { RedisEffect } from '../store/effects.js';
 import { importHandlerModule, type HandlerInfo } from './handler-module.js';
 import { inTransaction } from '../store/inbox.js';
 import type { BoardView } from './lease-board.js';
+import { ChurnMap } from '../common/churn-map.js';
 import { withTraceparent } from '../common/tracing.js';
 import type { HandlerMessage } from '../amqp/message.js';
 import type { ErrorInfo, Task, TaskResult } from './worker-protocol.js';
@@ -79,7 +80,7 @@ export class TaskRunner {
   /** The handler once loaded: called without a turn between marking a task started and the call. */
   private fn?: Handler;
   private readonly waiting: { task: Task; done: () => void }[] = [];
-  private readonly running = new Map<number, Running>();
+  private readonly running = new ChurnMap<number, Running>();
   private results: TaskResult[] = [];
   /** Called once `results` are posted: a batch counts as done only after its results left the thread. */
   private posted: (() => void)[] = [];
