@@ -134,11 +134,14 @@ export class DedupStore {
     const validUntil = this.validFrom(started);
     const results: (BeginResult | Error)[] = [];
     const what = `begin ${ids.length} id(s)`;
+    let failed = false;
     for (let i = 0; i < ids.length; i++) {
       const v = votes[i]!; // one vote (one instance or node, the common case): decided at once, no promise per id
-      results.push(v.length === 1 ? this.decideOne(ids[i]!, keys[i]!, tokens[i]!, v, validUntil, what) : await this.decideBegin(ids[i]!, keys[i]!, tokens[i]!, v, validUntil, what));
+      const r = v.length === 1 ? this.decideOne(ids[i]!, keys[i]!, tokens[i]!, v, validUntil, what) : await this.decideBegin(ids[i]!, keys[i]!, tokens[i]!, v, validUntil, what);
+      if (r instanceof Error) failed = true;
+      results.push(r);
     }
-    this.forgetUnanswered(ids, keys, tokens, votes, results);
+    if (failed) this.forgetUnanswered(ids, keys, tokens, votes, results);
     return results;
   }
 
