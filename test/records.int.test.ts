@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { DedupStore, connectRedis, encodeRecord, fingerprint, keysFor, type Lease } from '../src/index.js';
 import { SLOTS_PER_WINDOW } from '../src/store/dedup-store.js';
+import { NO_LEASE } from '../src/replica/item.js';
 import { measureRecordSize } from '../bench/lib/record-size.js';
 import { startRedisServer, type RedisServer } from './helpers/redis-servers.js';
 import { waitFor } from './helpers/services.js';
@@ -41,6 +42,14 @@ describe('compact completion records', () => {
     expect(size.keyBytesPerRecord).toBeLessThanOrEqual(48);
     // One small hash per bucket, not a key per id.
     expect(size.keys).toBeLessThanOrEqual(1024);
+  });
+
+  it('the empty lease items share is never written to: a store names its keys for each call', async () => {
+    const store = await storeWith('empty-lease', 60_000);
+    // Released and extended as a drain or a failure before begin would: no lease of ours, nothing cached on it.
+    await store.release(NO_LEASE, 'keep');
+    expect(await store.extend(NO_LEASE)).toBe(false);
+    expect(NO_LEASE.key).toBeUndefined();
   });
 
   it('a complete call repeated after it failed part-way counts what it wrote as written, and nothing else', async () => {

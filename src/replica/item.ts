@@ -54,7 +54,8 @@ export class Item implements Held {
   ) {}
 }
 
-export const NO_LEASE: Lease = { id: '', token: '', fence: 0, fences: [], validUntil: 0 };
+/** Shared by every item without a lease: frozen, so no store caches one id's keys on it. */
+export const NO_LEASE: Lease = Object.freeze({ id: '', token: '', fence: 0, fences: [], validUntil: 0 });
 
 /** What happened to an id's leading copy; its followers take it from there. */
 export type Outcome = 'completed' | 'duplicate' | 'retried' | 'dead-lettered' | 'requeued';

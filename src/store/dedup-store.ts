@@ -378,9 +378,12 @@ export class DedupStore {
     await this.topology.close();
   }
 
-  /** The lease's id keys, named at begin (or now, for a lease made elsewhere). */
+  /** The lease's id keys, named at begin (or now, for a lease made elsewhere; a frozen one is not written to). */
   private keyOf(lease: Lease): IdKey {
-    return (lease.key ??= this.keys.id(lease.id));
+    if (lease.key) return lease.key;
+    const key = this.keys.id(lease.id);
+    if (!Object.isFrozen(lease)) lease.key = key;
+    return key;
   }
 
   /** Redlock: a lease is valid for its length minus the time taken to get it and the drift allowance. */
