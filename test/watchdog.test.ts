@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { monotonicMs } from '../src/common/clock.js';
 import { createLogger } from '../src/common/logger.js';
 import { createExecutor } from '../src/threads/executor.js';
-import { FAST_LANE_AFTER_CALLS, FAST_LANE_MAX_CALL_MS, fastLane } from '../src/threads/placement.js';
+import { FAST_LANE_AFTER_CALLS, FAST_LANE_MAX_CALL_MS, FAST_LANE_SAMPLE_EVERY, FAST_LANE_SAMPLE_MS, fastLane, sampleOnThread } from '../src/threads/placement.js';
 import { Stretches } from '../src/threads/task-runner.js';
 import { BoardView, BoardWatch, LeaseBoard, MAIN_THREAD } from '../src/threads/lease-board.js';
 import { LEDGER_HANDLER } from './helpers/services.js';
@@ -17,6 +17,14 @@ describe('fastLane', () => {
     // Awaiting for long: few calls a second, and a hang would end the replica there.
     expect(fastLane(FAST_LANE_AFTER_CALLS, 0.01, FAST_LANE_MAX_CALL_MS - 1, 0.1)).toBe(true);
     expect(fastLane(FAST_LANE_AFTER_CALLS, 0.01, FAST_LANE_MAX_CALL_MS, 0.1)).toBe(false);
+  });
+
+  it('sends a batch to a thread only when both enough batches and enough time have passed since the last', () => {
+    expect(sampleOnThread(FAST_LANE_SAMPLE_EVERY, FAST_LANE_SAMPLE_MS)).toBe(true);
+    // A fast stream: many batches, but too soon after the last sample.
+    expect(sampleOnThread(100 * FAST_LANE_SAMPLE_EVERY, FAST_LANE_SAMPLE_MS - 1)).toBe(false);
+    // A slow stream: long enough ago, but too few batches since.
+    expect(sampleOnThread(FAST_LANE_SAMPLE_EVERY - 1, 100 * FAST_LANE_SAMPLE_MS)).toBe(false);
   });
 });
 

@@ -22,7 +22,7 @@ import { lastWordsLogger, type Logger } from '../common/logger.js';
 import { builtFile } from '../common/paths.js';
 import type { HandlerInfo } from './handler-module.js';
 import type { FollowupConfig } from './followup-calls.js';
-import { FAST_LANE_AFTER_CALLS, FAST_LANE_SAMPLE_EVERY, MIN_SHARE_MS, fastLane, pickWorker, sharesFor } from './placement.js';
+import { FAST_LANE_AFTER_CALLS, MIN_SHARE_MS, fastLane, pickWorker, sampleOnThread, sharesFor } from './placement.js';
 import { TaskRunner } from './task-runner.js';
 import { packTasks, resultsOf, type ControlMessage, type ProbeResult, type ResultsMessage, type Task, type TaskResult, type WorkerData, type WorkerTask } from './worker-protocol.js';
 
@@ -115,8 +115,9 @@ class ThreadExecutor implements Executor {
   private msPerTask = MIN_SHARE_MS;
   /** Recent thread work per task (ms; worker-protocol.ts workMs): the fast lane's measure. */
   private workPerTask = MIN_SHARE_MS;
-  /** Batches on the fast lane (every FAST_LANE_SAMPLE_EVERY-th goes to a thread). */
+  /** Fast-lane batches since one last went to a thread, and when that was (performance.now()): sampleOnThread. */
   private laneBatches = 0;
+  private sampledAt = 0;
   /** Handler calls measured so far (up to the fast lane's warm-up). */
   private measuredCalls = 0;
   /** The batch being handed to piscina is one share of fast handlers (pickWorker). */
@@ -235,7 +236,12 @@ class ThreadExecutor implements Executor {
   submit(tasks: Task[], mayInline = true): void {
     for (const t of tasks) this.out.set(t.taskId, t);
     if (mayInline && this.log && fastLane(this.measuredCalls, this.workPerTask, this.msPerTask, this.opts.inlineBelowMs ?? 0)) {
-      if (this.lane === 'open' && ++this.laneBatches % FAST_LANE_SAMPLE_EVERY !== 0) return this.inline!.submit(tasks);
+      if (this.lane === 'open') {
+        const now = performance.now();
+        if (!sampleOnThread(++this.laneBatches, now - this.sampledAt)) return this.inline!.submit(tasks);
+        this.laneBatches = 0;
+        this.sampledAt = now;
+      }
       if (this.lane === 'closed') this.openLane(this.log);
     }
     const shares = sharesFor(tasks.length, this.opts.threads, this.msPerTask);

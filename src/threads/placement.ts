@@ -37,11 +37,25 @@ export function fastLane(calls: number, workPerTask: number, msPerTask: number, 
 }
 
 /**
- * On the fast lane, one batch in this many still goes to a thread: a thread's work
- * is the handler's own, where the main thread sees only each call's synchronous stretch
- * (its work after an await is mixed with the pipeline's), so the measure stays a thread's.
+ * On the fast lane a batch still goes to a thread now and then: a thread's work is the
+ * handler's own, where the main thread sees only each call's synchronous stretch (its
+ * work after an await is mixed with the pipeline's), so the measure stays a thread's.
+ * At least this many batches apart...
  */
 export const FAST_LANE_SAMPLE_EVERY = 32;
+
+/**
+ * ...and at least this long apart (ms): at 28k no-op messages a second, batches of 35-100,
+ * one in 32 was 10-25 hops a second and kept the thread's isolate busy (0.2-0.3 us of its
+ * CPU per message; thread-cost, docs/bench.md); four a second keep the measure as fresh
+ * for a handler that turns slow.
+ */
+export const FAST_LANE_SAMPLE_MS = 250;
+
+/** The next fast-lane batch goes to a thread, `batches` batches and `ms` after the last that did. */
+export function sampleOnThread(batches: number, ms: number): boolean {
+  return batches >= FAST_LANE_SAMPLE_EVERY && ms >= FAST_LANE_SAMPLE_MS;
+}
 
 /** What the balancer needs of a piscina worker. */
 export interface WorkerLoad {
