@@ -1,6 +1,6 @@
 /** What waits for a begin call: plain batches join into one call; a suspect always begins alone. */
 import { describe, expect, it } from 'vitest';
-import { BeginQueue } from '../src/replica/begin-queue.js';
+import { BeginQueue, CALLS_IN_FLIGHT, beginCallSize } from '../src/replica/begin-queue.js';
 import { beginVotes } from '../src/store/redis-clients.js';
 import type { Item } from '../src/replica/item.js';
 
@@ -28,6 +28,23 @@ describe('the begin queue', () => {
     expect(q.head()).toEqual({ items: items('s'), alone: true });
     expect(ids(q.take())).toEqual(['s']);
     expect(ids(q.take())).toEqual(['b', 'c']);
+  });
+
+  it('a batch larger than a call takes calls of its first ids, in order, and the rest join what follows', () => {
+    const q = new BeginQueue(2);
+    q.push(items('a', 'b', 'c'), false);
+    q.push(items('d'), false);
+    expect(ids(q.take())).toEqual(['a', 'b']);
+    expect(ids(q.take())).toEqual(['c', 'd']);
+    expect(q.length).toBe(0);
+  });
+
+  it('a call carries the prefetch window\'s share of the calls in flight, never more than --batch-size, at least one id', () => {
+    expect(CALLS_IN_FLIGHT).toBeGreaterThan(1);
+    expect(beginCallSize(256, 100)).toBe(Math.ceil(100 / CALLS_IN_FLIGHT));
+    expect(beginCallSize(256, 100 * CALLS_IN_FLIGHT + 1)).toBe(101);
+    expect(beginCallSize(20, 500)).toBe(20);
+    expect(beginCallSize(256, 1)).toBe(1);
   });
 
   it('a drain takes everything that waits', () => {

@@ -36,7 +36,7 @@ export interface PoolOptions {
   concurrency: number;
   /** Unacknowledged deliveries a replica holds at once. Default 100. */
   prefetch: number;
-  /** Most deliveries handled as one batch (one begin call, one message per thread). Default 256. */
+  /** Most deliveries handled as one batch (one message per thread; a begin call also carries at most half of --prefetch). Default 256. */
   batchSize: number;
   /** RabbitMQ URL, or the URLs of the nodes of one cluster separated by commas. Default `amqp://guest:guest@127.0.0.1:5672`. */
   amqpUrl: string;

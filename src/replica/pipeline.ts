@@ -4,14 +4,15 @@
  *   1. Identify   deliveries of one event-loop turn are parsed together; bad input is
  *                 dead-lettered with its reason. A copy of an id this replica is already
  *                 working on follows that run's outcome (no Redis call of its own).
- *   2. Begin      one script call for all that waits (one call out at a time: begin-queue.ts)
+ *   2. Begin      one script call for what waits (two calls out at most, each up to half
+ *                 the prefetch window: begin-queue.ts)
  *                 takes the lease of each new id, checks its completion record and counts
  *                 its attempt, atomically per id. Complete: ack as a duplicate. Locked
  *                 elsewhere: park, look again later.
  *   3. Run        one message per thread's share of the batch; up to --concurrency handlers
  *                 at once per thread. The lease clock renews held leases (handler-runs.ts).
  *   4. Complete   follow-ups (ctx.publish) are published and confirmed first (followups.ts);
- *                 one script call (one out at a time) writes the records (with the
+ *                 one script call (two out at most) writes the records (with the
  *                 dedup-window TTL) of all that finished meanwhile, ends those leases
  *                 (completions.ts); then ack, coalesced per channel (amqp/acks.ts).
  *   5. Fail       per message: retry with backoff through `<queue>.retry`, or dead-letter
@@ -35,7 +36,7 @@ import { decodeRecord, fingerprint, type DedupStore, type ReleaseMode } from '..
 import type { Executor } from '../threads/executor.js';
 import type { LeaseBoard } from '../threads/lease-board.js';
 import type { TaskResult } from '../threads/worker-protocol.js';
-import { BeginQueue, CALLS_IN_FLIGHT } from './begin-queue.js';
+import { BeginQueue, CALLS_IN_FLIGHT, beginCallSize } from './begin-queue.js';
 import { completeItems } from './completions.js';
 import type { Followups } from './followups.js';
 import { HandlerRuns } from './handler-runs.js';
@@ -95,7 +96,7 @@ export class Pipeline {
     this.log = deps.log;
     this.stats = deps.stats;
     this.store = deps.store;
-    this.queue = new BeginQueue(this.o.batchSize);
+    this.queue = new BeginQueue(beginCallSize(this.o.batchSize, this.o.prefetch));
     this.settler = new Settler({ queue: this.o.queue, names: deps.names, log: deps.log, stats: deps.stats, events: deps.events });
     this.runs = new HandlerRuns({
       ...deps,
@@ -251,7 +252,7 @@ export class Pipeline {
   /** Results from an executor, in batches. */
   readonly onResults = (results: TaskResult[]): void => this.runs.onResults(results);
 
-  /** After a batch of results, and after a complete call: one complete call for what finished (one out at a time); whatever waits may begin. */
+  /** After a batch of results, and after a complete call: one complete call for what finished (CALLS_IN_FLIGHT out at most); whatever waits may begin. */
   private afterResults(): void {
     if (this.finished.length > 0 && this.completeCalls < CALLS_IN_FLIGHT) {
       this.completeCalls += 1;
